@@ -1,0 +1,12 @@
+"""The list of verbs. Each verb lives in its own module under ``streamer/cli/``."""
+
+from __future__ import annotations
+
+import click
+
+__all__ = ["all_commands"]
+
+
+def all_commands() -> list[click.Command]:
+    commands: list[click.Command] = []
+    return commands

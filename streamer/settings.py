@@ -1,0 +1,97 @@
+"""Configuration, built once and frozen, from CLI flags and ``STREAMER_*`` environment variables.
+
+Nothing here reads the environment at import time: :func:`load_settings` does, when called.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from streamer.errors import ConfigError
+from streamer.policy import DEFAULT_PRICE_BANDS, ValidationPolicy, parse_bands
+from streamer.topics import TopicNames
+
+__all__ = ["ENV_PREFIX", "Settings", "load_settings"]
+
+ENV_PREFIX = "STREAMER_"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = ""
+    app_id: str = "streamer"
+    data_dir: Path = Path("var/worker")
+    partitions: int = 4
+    replication_factor: int = 1
+    web_port: int = 6066
+    web_host: str = "127.0.0.1"
+    batch_size: int = 500
+    batch_within_ms: int = 50
+    producer_linger_ms: int = 10
+    table_standby_replicas: int = 0
+    rocksdb_block_cache_bytes: int = 8 * 1024 * 1024
+    rocksdb_write_buffer_bytes: int = 4 * 1024 * 1024
+    grace_ms: int = 10 * 60 * 1000
+    price_bands: str = ""  # overrides on top of the defaults, "AEMO=-1000:15000,ERCOT=-250:5000"
+    max_value_bytes: int = 64 * 1024
+    max_future_ms: int = 2 * 24 * 3600 * 1000
+    policy: ValidationPolicy = field(default_factory=ValidationPolicy, compare=False)
+
+    @property
+    def topics(self) -> TopicNames:
+        return TopicNames(self.topic_prefix)
+
+
+def _coerce(name: str, raw: str, current: Any) -> Any:
+    if isinstance(current, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(current, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not an integer") from None
+    if isinstance(current, Path):
+        return Path(raw)
+    return raw
+
+
+def _policy_for(settings: Settings) -> ValidationPolicy:
+    try:
+        overrides = parse_bands(settings.price_bands)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return ValidationPolicy(
+        price_bands={**DEFAULT_PRICE_BANDS, **overrides},
+        max_value_bytes=settings.max_value_bytes,
+        max_future_ms=settings.max_future_ms,
+    )
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Defaults, then ``STREAMER_*`` variables, then explicit overrides (CLI flags); None means unset."""
+    env = os.environ if environ is None else environ
+    base = Settings()
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        if f.name == "policy":
+            continue
+        raw = env.get(f"{ENV_PREFIX}{f.name.upper()}")
+        if raw is not None:
+            values[f.name] = _coerce(f.name, raw, getattr(base, f.name))
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            values[name] = value
+    unknown = set(values) - {f.name for f in fields(Settings)}
+    if unknown:
+        raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
+    settings = replace(base, **values)
+    if settings.partitions < 1 or settings.replication_factor < 1:
+        raise ConfigError("partitions and replication factor must be at least 1")
+    return replace(settings, policy=_policy_for(settings))
