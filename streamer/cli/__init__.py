@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point. Usage errors exit 2, runtime failures 1, each with one line on stderr."""
     _register()
     try:
-        cli.main(args=argv, prog_name="streamer", standalone_mode=False)
+        # With standalone_mode=False click returns the code of a raised Exit instead of exiting.
+        outcome = cli.main(args=argv, prog_name="streamer", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.exceptions.Abort:
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("streamer: error: interrupted", err=True)
         return 130
-    return 0
+    return outcome if isinstance(outcome, int) else 0
 
 
 if __name__ == "__main__":

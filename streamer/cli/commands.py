@@ -8,5 +8,7 @@ __all__ = ["all_commands"]
 
 
 def all_commands() -> list[click.Command]:
-    commands: list[click.Command] = []
-    return commands
+    from streamer.cli.kafka import kafka
+    from streamer.cli.topics import topics
+
+    return [kafka, topics]

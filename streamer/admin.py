@@ -1,0 +1,79 @@
+"""Topic administration on a real broker: create the contract's topics, list and describe them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError
+
+from streamer.errors import BrokerError
+from streamer.settings import Settings
+
+__all__ = ["TopicPlan", "create_topics", "existing_topics", "plan_topics"]
+
+log = logging.getLogger(__name__)
+
+_TOPIC_ALREADY_EXISTS = 36
+_BIG_MESSAGE_BYTES = str(8 * 1024 * 1024)
+
+TopicPlan = tuple[str, int, dict[str, str]]
+
+
+def plan_topics(settings: Settings) -> list[TopicPlan]:
+    """Every contract topic with its partition count and config.
+
+    Raw topics and the DLQ accept messages up to 8 MiB, so an oversized input is dead-lettered
+    (``too_large``) byte for byte instead of failing at the producer.
+    """
+    names = settings.topics
+    big = {"max.message.bytes": _BIG_MESSAGE_BYTES}
+    plan: list[TopicPlan] = []
+    for name in names.all():
+        config = big if name.startswith(f"{settings.topic_prefix}raw.") or name == names.dlq else {}
+        plan.append((name, settings.partitions, dict(config)))
+    return plan
+
+
+async def create_topics(settings: Settings, plan: Iterable[TopicPlan] | None = None) -> dict[str, str]:
+    """Create missing topics. Returns ``{topic: "created" | "exists"}``; raises BrokerError otherwise."""
+    wanted = list(plan if plan is not None else plan_topics(settings))
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, request_timeout_ms=30000)
+    try:
+        await admin.start()
+    except KafkaConnectionError as exc:
+        raise BrokerError(f"cannot reach Kafka at {settings.bootstrap}: {exc}") from None
+    try:
+        new = [
+            NewTopic(name, partitions, settings.replication_factor, topic_configs=config)
+            for name, partitions, config in wanted
+        ]
+        response = await admin.create_topics(new, timeout_ms=30000)
+        outcome: dict[str, str] = {}
+        for entry in response.topic_errors:
+            name, code = entry[0], entry[1]
+            if code == 0:
+                outcome[name] = "created"
+            elif code == _TOPIC_ALREADY_EXISTS:
+                outcome[name] = "exists"
+            else:
+                message = entry[2] if len(entry) > 2 else ""
+                raise BrokerError(f"creating topic {name!r} failed with error code {code}: {message}")
+        return outcome
+    except KafkaError as exc:
+        raise BrokerError(f"creating topics on {settings.bootstrap} failed: {exc}") from None
+    finally:
+        await admin.close()
+
+
+async def existing_topics(bootstrap: str) -> set[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    try:
+        await admin.start()
+    except KafkaConnectionError as exc:
+        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from None
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
