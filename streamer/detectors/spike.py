@@ -1,0 +1,122 @@
+"""Price spikes by a robust rolling median and MAD (Hampel filter).
+
+Per key, the trailing window holds the last ``window_n`` values *before* the current one (the current value
+never judges itself). ``score = |x - median| / scale`` with ``scale = 1.4826 * MAD`` floored at
+``max(rel_scale_floor * |median|, abs_scale_floor)``: flat prices give MAD = 0, and a floor keeps an ordinary
+move off a flat stretch from scoring infinity. A median/MAD stays put during a run of spikes, unlike an EWMA
+z-score whose variance inflates after the first spike and hides the rest.
+
+``learn_from_spikes`` (default True) lets flagged values enter the history too. Then a regime change (a long
+run of high prices) stops being flagged once it fills half the window; with False it would be flagged forever.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from streamer.detectors.base import Anomaly, AnomalyType, Severity
+
+__all__ = ["SpikeConfig", "SpikeDetector", "median_mad"]
+
+MAD_TO_SIGMA = 1.4826
+
+
+@dataclass(frozen=True, slots=True)
+class SpikeConfig:
+    window_n: int = 336  # a week of half-hourly intervals
+    min_history: int = 48  # stay quiet until this many values are known
+    threshold: float = 6.0  # score at which a value is a spike (warning)
+    critical_threshold: float = 20.0  # score at which a spike is critical
+    rel_scale_floor: float = 0.05  # scale >= 5% of |median|
+    abs_scale_floor: float = 1.0  # scale >= 1 price unit
+    learn_from_spikes: bool = True
+
+    def __post_init__(self) -> None:
+        if self.window_n < 3 or not 1 <= self.min_history <= self.window_n:
+            raise ValueError("need window_n >= 3 and 1 <= min_history <= window_n")
+        if not 0 < self.threshold <= self.critical_threshold:
+            raise ValueError("need 0 < threshold <= critical_threshold")
+
+
+def _median_sorted(values: list[float]) -> float:
+    n = len(values)
+    mid = n // 2
+    if n % 2:
+        return values[mid]
+    return (values[mid - 1] + values[mid]) / 2.0
+
+
+def median_mad(sorted_values: list[float]) -> tuple[float, float]:
+    """Median and median absolute deviation of an ascending list (not empty)."""
+    median = _median_sorted(sorted_values)
+    # Deviations form a descending run then an ascending one, which Timsort merges in linear time.
+    deviations = sorted([abs(x - median) for x in sorted_values])
+    return median, _median_sorted(deviations)
+
+
+class _History:
+    __slots__ = ("fifo", "ordered")
+
+    def __init__(self, window_n: int) -> None:
+        self.fifo: deque[float] = deque(maxlen=window_n)
+        self.ordered: list[float] = []
+
+    def push(self, value: float) -> None:
+        if len(self.fifo) == self.fifo.maxlen:
+            oldest = self.fifo[0]
+            del self.ordered[bisect.bisect_left(self.ordered, oldest)]
+        self.fifo.append(value)
+        bisect.insort(self.ordered, value)
+
+
+class SpikeDetector:
+    type = AnomalyType.PRICE_SPIKE
+
+    def __init__(self, config: SpikeConfig | None = None) -> None:
+        self.config = config or SpikeConfig()
+        self._state: dict[str, _History] = {}
+
+    def score(self, key: str, value: float) -> tuple[float, float, float, float] | None:
+        """``(score, median, mad, scale)`` of ``value`` against ``key``'s history; None while too short."""
+        history = self._state.get(key)
+        cfg = self.config
+        if history is None or len(history.ordered) < cfg.min_history:
+            return None
+        median, mad = median_mad(history.ordered)
+        scale = max(MAD_TO_SIGMA * mad, cfg.rel_scale_floor * abs(median), cfg.abs_scale_floor)
+        return abs(value - median) / scale, median, mad, scale
+
+    def observe(self, key: str, event_ms: int, value: float, fields: Mapping[str, Any]) -> list[Anomaly]:
+        cfg = self.config
+        scored = self.score(key, value)
+        found: list[Anomaly] = []
+        if scored is not None and scored[0] >= cfg.threshold:
+            score, median, mad, scale = scored
+            severity = Severity.CRITICAL if score >= cfg.critical_threshold else Severity.WARNING
+            context = {"median": median, "mad": mad, "scale": scale, "value": value}
+            found.append(Anomaly(key, self.type, severity, score, event_ms, context))
+        if not found or cfg.learn_from_spikes:
+            history = self._state.get(key)
+            if history is None:
+                history = self._state[key] = _History(cfg.window_n)
+            history.push(value)
+        return found
+
+    def tick(self, now_ms: int) -> list[Anomaly]:
+        return []
+
+    def dump_key(self, key: str) -> bytes | None:
+        history = self._state.get(key)
+        return None if history is None else orjson.dumps(list(history.fifo))
+
+    def load_key(self, key: str, data: bytes) -> None:
+        history = _History(self.config.window_n)
+        for value in orjson.loads(data):
+            history.push(float(value))
+        self._state[key] = history
