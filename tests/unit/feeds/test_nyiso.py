@@ -54,7 +54,7 @@ def test_first_row_message() -> None:
 
 def test_identity_holds_to_the_cent_and_zero_congestion_is_not_negative() -> None:
     for row in _rows(FILE):
-        lmp, energy, congestion, loss = (float(row[k]) for k in ("lmp", "energy", "congestion", "loss"))  # type: ignore[arg-type]
+        lmp, energy, congestion, loss = (float(str(row[k])) for k in ("lmp", "energy", "congestion", "loss"))
         assert abs(lmp - (energy + congestion + loss)) < 1e-9
         assert str(congestion) == "0.0"  # a negated 0.00 must not become -0.0
 
