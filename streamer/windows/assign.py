@@ -70,9 +70,9 @@ class WindowSpec:
     @classmethod
     def parse(cls, text: str) -> WindowSpec:
         """``"5m"`` (tumbling) or ``"1h/5m"`` (1-hour windows every 5 minutes)."""
-        size_s, _, step_s = text.partition("/")
+        size_s, slash, step_s = text.partition("/")
         size_ms = parse_duration_ms(size_s)
-        step_ms = parse_duration_ms(step_s) if step_s else size_ms
+        step_ms = parse_duration_ms(step_s) if slash else size_ms
         return cls(text.strip(), size_ms, step_ms)
 
     @property

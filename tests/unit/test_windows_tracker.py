@@ -1,0 +1,231 @@
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streamer.evaluation_data import AEMO_INTERVAL_MS, AemoRow, load_aemo_sa1
+from streamer.topics import Kind
+from streamer.windows import BarAggregate, ClosedBar, WindowSpec, WindowTracker, iso_ms
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+KEY = "AEMO:SA1"
+SPECS = (WindowSpec.parse("5m"), WindowSpec.parse("1h"), WindowSpec.parse("1h/5m"))
+GRACE_MS = 2 * 3_600_000
+
+
+@pytest.fixture(scope="module")
+def sa1() -> list[AemoRow]:
+    return load_aemo_sa1(DATA / "aemo_sa1")
+
+
+@pytest.fixture(scope="module")
+def sa1_month(sa1: list[AemoRow]) -> list[AemoRow]:
+    # January 2009: the heatwave, with cap-level prices and the 300.00 administered-price run.
+    return [r for r in sa1 if r.interval_start.startswith("2009-01")]
+
+
+def _fields(row: AemoRow) -> dict[str, Any]:
+    return {"market": "AEMO", "node": "SA1", "interval_start": row.interval_start, "interval_minutes": 30}
+
+
+def _stream(tracker: WindowTracker, rows: list[AemoRow], key: str = KEY) -> list[dict[str, Any]]:
+    bars: list[dict[str, Any]] = []
+    for row in rows:
+        tracker.add(key, row.event_ms, AEMO_INTERVAL_MS, row.price, _fields(row))
+        bars.extend(bar.record(Kind.PRICES) for bar in tracker.close_ready())
+    return bars
+
+
+def _batch(rows: list[AemoRow], specs: tuple[WindowSpec, ...]) -> list[dict[str, Any]]:
+    """A plain group-by over the same rows, independent of the streaming aggregate code."""
+    groups: dict[tuple[str, int, int], list[AemoRow]] = defaultdict(list)
+    for row in rows:
+        for spec in specs:
+            for start, end in spec.windows(row.event_ms):
+                groups[(spec.name, start, end)].append(row)
+    bars = []
+    for (name, start, end), members in groups.items():
+        prices = [m.price for m in members]
+        weights = [min(m.event_ms + AEMO_INTERVAL_MS, end) - m.event_ms for m in members]
+        first = min(members, key=lambda m: m.event_ms)
+        last = max(members, key=lambda m: m.event_ms)
+        bars.append(
+            {
+                "key": KEY,
+                "market": "AEMO",
+                "node": "SA1",
+                "window": name,
+                "window_start": iso_ms(start, 600),
+                "window_end": iso_ms(end, 600),
+                "open": first.price,
+                "high": max(prices),
+                "low": min(prices),
+                "close": last.price,
+                "mean": math.fsum(prices) / len(prices),
+                "min": min(prices),
+                "max": max(prices),
+                "count": len(prices),
+                "twap": math.fsum(p * w for p, w in zip(prices, weights, strict=True)) / sum(weights),
+            }
+        )
+    return bars
+
+
+def _canon(bars: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(bars, key=lambda b: (b["window"], b["window_start"]))
+
+
+def test_streaming_equals_batch_on_every_sa1_row(sa1: list[AemoRow]) -> None:
+    specs = SPECS[:2]
+    tracker = WindowTracker(specs, GRACE_MS)
+    bars = _stream(tracker, sa1)
+    bars.extend(bar.record(Kind.PRICES) for bar in tracker.flush())
+    assert len(bars) == len(sa1) + len(sa1) // 2  # one 5m bar per row, one 1h bar per two rows
+    assert _canon(bars) == _canon(_batch(sa1, specs))
+    assert tracker.late_count == 0
+    assert tracker.open_window_count() == 0
+
+
+def test_streaming_equals_batch_with_hopping_windows(sa1_month: list[AemoRow]) -> None:
+    tracker = WindowTracker(SPECS, GRACE_MS)
+    bars = _stream(tracker, sa1_month)
+    bars.extend(bar.record(Kind.PRICES) for bar in tracker.flush())
+    assert _canon(bars) == _canon(_batch(sa1_month, SPECS))
+
+
+def test_shuffled_within_grace_gives_the_same_bars(sa1_month: list[AemoRow]) -> None:
+    rng = random.Random(20090129)
+    # Arrival order by event time plus a delay below grace: no event can arrive after its window closed.
+    shuffled = sorted(sa1_month, key=lambda r: r.event_ms + rng.randrange(GRACE_MS))
+    assert shuffled != sa1_month
+    tracker = WindowTracker(SPECS, GRACE_MS)
+    bars = _stream(tracker, shuffled)
+    bars.extend(bar.record(Kind.PRICES) for bar in tracker.flush())
+    assert tracker.late_count == 0
+    assert _canon(bars) == _canon(_batch(sa1_month, SPECS))
+
+
+def test_each_window_is_emitted_once_and_only_after_end_plus_grace(sa1_month: list[AemoRow]) -> None:
+    tracker = WindowTracker(SPECS, GRACE_MS)
+    seen: set[tuple[str, int]] = set()
+    for row in sa1_month:
+        tracker.add(KEY, row.event_ms, AEMO_INTERVAL_MS, row.price, _fields(row))
+        for bar in tracker.close_ready():
+            agg = bar.aggregate
+            assert tracker.watermark_ms is not None
+            assert agg.end_ms + GRACE_MS <= tracker.watermark_ms
+            assert (agg.window, agg.start_ms) not in seen
+            seen.add((agg.window, agg.start_ms))
+    # Bounded state: only windows ending within grace of the watermark stay open, whatever the stream length.
+    assert tracker.open_window_count() <= sum((s.size_ms + GRACE_MS) // s.step_ms + 1 for s in SPECS)
+
+
+def test_heatwave_hour_bar_in_nem_time(sa1_month: list[AemoRow]) -> None:
+    tracker = WindowTracker([WindowSpec.parse("1h")], GRACE_MS)
+    bars = _stream(tracker, sa1_month)
+    hour = next(b for b in bars if b["window_start"] == "2009-01-29T13:00:00+10:00")
+    members = [
+        r for r in sa1_month if r.interval_start in ("2009-01-29T13:00:00+10:00", "2009-01-29T13:30:00+10:00")
+    ]
+    assert hour["window_end"] == "2009-01-29T14:00:00+10:00"
+    assert hour["count"] == 2
+    assert (hour["open"], hour["close"]) == (members[0].price, members[1].price)
+    assert hour["twap"] == pytest.approx(hour["mean"])
+
+
+def test_events_beyond_grace_are_late_counted_and_do_not_change_closed_bars(sa1_month: list[AemoRow]) -> None:
+    tracker = WindowTracker(SPECS[:2], GRACE_MS)
+    on_time = _stream(tracker, sa1_month)
+    straggler = sa1_month[10]
+    result = tracker.add(KEY, straggler.event_ms, AEMO_INTERVAL_MS, 9999.0, _fields(straggler))
+    assert result.is_late
+    assert not result.accepted
+    assert {(w.window, w.reason) for w in result.late} == {("5m", "window_closed"), ("1h", "window_closed")}
+    assert all(w.end_ms + GRACE_MS <= w.watermark_ms for w in result.late)
+    assert tracker.late_count == 1
+    assert tracker.close_ready() == []
+    flushed = [b.record(Kind.PRICES) for b in tracker.flush()]
+    assert _canon(on_time + flushed) == _canon(_batch(sa1_month, SPECS[:2]))
+
+
+def test_event_late_for_some_hopping_windows_is_added_to_the_open_ones(sa1_month: list[AemoRow]) -> None:
+    tracker = WindowTracker([WindowSpec.parse("1h/5m")], grace_ms=0)
+    _stream(tracker, sa1_month[:100])
+    assert tracker.watermark_ms is not None
+    event_ms = tracker.watermark_ms - 30 * 60_000  # 30 min behind: half its hopping windows closed
+    result = tracker.add(KEY, event_ms, AEMO_INTERVAL_MS, 50.0)
+    assert len(result.accepted) + len(result.late) == 12
+    assert result.accepted and result.late
+    assert tracker.late_count == 1
+
+
+def test_dump_and_load_mid_stream_gives_the_same_bars(sa1_month: list[AemoRow]) -> None:
+    whole = WindowTracker(SPECS, GRACE_MS)
+    expected = _stream(whole, sa1_month) + [b.record(Kind.PRICES) for b in whole.flush()]
+
+    first = WindowTracker(SPECS, GRACE_MS)
+    cut = len(sa1_month) // 3
+    bars = _stream(first, sa1_month[:cut])
+    assert first.dirty_keys() == {KEY}
+    saved = {key: first.dump_key(key) for key in (KEY, "AEMO:NOPE")}
+    assert saved["AEMO:NOPE"] is None
+    watermark = first.dump_watermark()
+
+    restored = WindowTracker(SPECS, GRACE_MS)  # a new process after a crash
+    restored.load_watermark(watermark)
+    state = saved[KEY]
+    assert state is not None
+    restored.load_key(KEY, state)
+    bars += _stream(restored, sa1_month[cut:]) + [b.record(Kind.PRICES) for b in restored.flush()]
+    assert bars == expected
+
+
+def test_aggregate_bytes_round_trip_exactly(sa1_month: list[AemoRow]) -> None:
+    agg = BarAggregate("1d", 0, 86_400_000, 600)
+    for row in sa1_month[:48]:
+        agg.add(row.event_ms, AEMO_INTERVAL_MS, row.price)
+    again = BarAggregate.from_bytes(agg.to_bytes())
+    assert again == agg
+    assert again.mean == agg.mean and again.twap == agg.twap
+
+
+def test_twap_weights_intervals_clipped_to_the_window(sa1_month: list[AemoRow]) -> None:
+    # A 30-minute AEMO interval in a 5-minute window weighs 5 minutes: twap is its price.
+    agg = BarAggregate("5m", sa1_month[0].event_ms, sa1_month[0].event_ms + 300_000)
+    agg.add(sa1_month[0].event_ms, AEMO_INTERVAL_MS, sa1_month[0].price)
+    assert agg.weight_ms == 300_000
+    assert agg.twap == sa1_month[0].price
+
+
+def test_load_bar_record_carries_zone_and_mw_stats(sa1_month: list[AemoRow]) -> None:
+    tracker = WindowTracker([WindowSpec.parse("1h")], grace_ms=0)
+    for row in sa1_month[:4]:
+        tracker.add("AEMO:SA1", row.event_ms, AEMO_INTERVAL_MS, row.demand_mw, _fields(row))
+    bars: list[ClosedBar] = tracker.flush()
+    record = bars[0].record(Kind.LOAD)
+    assert set(record) == {
+        "key",
+        "market",
+        "zone",
+        "window",
+        "window_start",
+        "window_end",
+        "mean",
+        "min",
+        "max",
+        "count",
+    }
+    assert record["count"] == 2
+    assert record["mean"] == (sa1_month[0].demand_mw + sa1_month[1].demand_mw) / 2
+
+
+def test_tracker_rejects_bad_configuration() -> None:
+    with pytest.raises(ValueError):
+        WindowTracker(SPECS, grace_ms=-1)
+    with pytest.raises(ValueError):
+        WindowTracker([WindowSpec.parse("5m"), WindowSpec.parse("5m")], grace_ms=0)
