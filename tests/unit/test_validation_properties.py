@@ -1,0 +1,248 @@
+"""Properties of streamer.validation.validate, checked with hypothesis on real and generated inputs."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from streamer.policy import ValidationPolicy
+from streamer.reasons import Reason
+from streamer.schemas import ADDED_FIELDS, OPTIONAL_FIELDS, REQUIRED_FIELDS
+from streamer.topics import Kind
+from streamer.validation import Accepted, Rejected, validate
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+POLICY = ValidationPolicy()
+NOW_MS = 1_900_200_000_000
+NEM = timezone(timedelta(hours=10))
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def real_messages() -> dict[Kind, list[dict[str, Any]]]:
+    """A few valid records per kind from the real files (AEMO SA1, EKPC load, Henry Hub, NYISO)."""
+    prices: list[dict[str, Any]] = []
+    with (DATA / "aemo_sa1" / "DATA200901_SA1.csv").open(newline="") as handle:
+        for row in list(csv.DictReader(handle))[1300:1340]:  # the Jan 2009 heatwave, cap-level prices
+            end = datetime.strptime(row["SETTLEMENTDATE"], "%Y/%m/%d %H:%M:%S").replace(tzinfo=NEM)
+            prices.append(
+                {
+                    "market": "AEMO",
+                    "node": row["REGION"],
+                    "interval_start": (end - timedelta(minutes=30)).isoformat(),
+                    "interval_minutes": 30,
+                    "lmp": float(row["RRP"]),
+                    "currency": "AUD",
+                    "version": 1,
+                    "source": "aemo-dispatch",
+                }
+            )
+    nyiso = (DATA / "pyiso" / "nyiso_lmp.csv").read_text().lstrip("\n").splitlines()[1:6]
+    eastern = timezone(timedelta(hours=-5))
+    for stamp, name, _ptid, lbmp, losses, congestion in csv.reader(nyiso):
+        when = datetime.strptime(stamp, "%m/%d/%Y %H:%M:%S").replace(tzinfo=eastern)
+        lmp, loss, published = float(lbmp), float(losses), float(congestion)
+        prices.append(
+            {
+                "market": "NYISO",
+                "node": name,
+                "interval_start": when.isoformat(),
+                "interval_minutes": 15,
+                "lmp": lmp,
+                "energy": round(lmp - loss + published, 2),
+                "congestion": -published,
+                "loss": loss,
+                "currency": "USD",
+                "version": 2,
+                "source": "nyiso-rt",
+            }
+        )
+    loads: list[dict[str, Any]] = []
+    with (DATA / "pjm_hourly_kaggle" / "EKPC_hourly.csv").open(newline="") as handle:
+        for row in list(csv.DictReader(handle))[:20]:  # 31-12-2013: winter, EST
+            end = datetime.strptime(row["Datetime"], "%d-%m-%Y %H:%M").replace(tzinfo=eastern)
+            loads.append(
+                {
+                    "market": "PJM",
+                    "zone": "EKPC",
+                    "interval_start": (end - timedelta(hours=1)).isoformat(),
+                    "interval_minutes": 60,
+                    "mw": float(row["EKPC_MW"]),
+                    "version": 1,
+                    "source": "pjm-load",
+                }
+            )
+    lines = (DATA / "eia_henry_hub" / "Henry_Hub_Natural_Gas_Spot_Price_daily.csv").read_text()
+    gas: list[dict[str, Any]] = []
+    for line in lines.splitlines()[5:25]:
+        day, _, value = line.partition(",")
+        month, dom, year = (int(part) for part in day.split("/"))
+        gas.append(
+            {
+                "market": "EIA",
+                "hub": "HENRY",
+                "trade_date": f"{year:04d}-{month:02d}-{dom:02d}",
+                "price": float(value),
+                "unit": "USD/MMBtu",
+                "version": 1,
+                "source": "eia",
+            }
+        )
+    return {Kind.PRICES: prices, Kind.LOAD: loads, Kind.GAS: gas}
+
+
+REAL = real_messages()
+kinds = st.sampled_from(list(Kind))
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def assert_well_formed(result: Accepted | Rejected) -> None:
+    """Property (b): a Rejected carries a Reason member and one non-empty line of detail."""
+    if isinstance(result, Rejected):
+        assert type(result.reason) is Reason
+        assert result.detail.strip()
+        assert len(result.detail.splitlines()) == 1
+    else:
+        assert isinstance(result, Accepted)
+        orjson.dumps(result.record)  # every accepted record can be re-encoded downstream
+
+
+@FAST
+@given(value=st.binary(max_size=300), kind=kinds)
+@example(value=b"\xef\xbb\xbf\xff", kind=Kind.PRICES)
+@example(value=b"[" * 1100, kind=Kind.LOAD)
+@example(value=b'{"a":' + b"[" * 900 + b"]" * 900 + b',"a":1}', kind=Kind.GAS)
+def test_never_raises_on_arbitrary_bytes(value: bytes, kind: Kind) -> None:
+    assert_well_formed(validate(value, kind, POLICY, NOW_MS))
+
+
+@FAST
+@given(value=json_values, kind=kinds, bom=st.booleans())
+def test_never_raises_on_arbitrary_json(value: Any, kind: Kind, bom: bool) -> None:
+    raw = orjson.dumps(value)
+    result = validate(b"\xef\xbb\xbf" + raw if bom else raw, kind, POLICY, NOW_MS)
+    assert_well_formed(result)
+    if not isinstance(value, dict):
+        assert isinstance(result, Rejected) and result.reason is Reason.NOT_OBJECT
+
+
+mutations = st.sampled_from(["delete", "null", "swap_type", "replace", "add", "duplicate", "whitespace"])
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> tuple[Kind, bytes]:
+    kind = draw(kinds)
+    record = dict(draw(st.sampled_from(REAL[kind])))
+    names = [*REQUIRED_FIELDS[kind], *OPTIONAL_FIELDS[kind]]
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        name = draw(st.sampled_from(names))
+        how = draw(mutations)
+        if how == "delete":
+            record.pop(name, None)
+        elif how == "null":
+            record[name] = None
+        elif how == "swap_type":
+            old = record.get(name)
+            record[name] = str(old) if not isinstance(old, str) else draw(json_scalars)
+        elif how == "replace":
+            record[name] = draw(json_values)
+        elif how == "add":
+            record[draw(st.text(max_size=8))] = draw(json_values)
+    raw = orjson.dumps(record)
+    if how == "duplicate":
+        raw = raw[:-1] + b"," + orjson.dumps(name) + b":" + orjson.dumps(draw(json_scalars)) + b"}"
+    elif how == "whitespace":
+        raw = raw.replace(b",", b" ,\n\t")
+    return kind, raw
+
+
+@FAST
+@given(case=mutated())
+def test_never_raises_on_mutated_real_messages(case: tuple[Kind, bytes]) -> None:
+    kind, raw = case
+    assert_well_formed(validate(raw, kind, POLICY, NOW_MS))
+
+
+@FAST
+@given(case=mutated(), cut=st.integers(min_value=0, max_value=400), byte=st.integers(0, 255))
+def test_never_raises_on_corrupted_bytes_of_real_messages(
+    case: tuple[Kind, bytes], cut: int, byte: int
+) -> None:
+    kind, raw = case
+    cut %= len(raw)
+    for value in (raw[:cut], raw[:cut] + bytes([byte]) + raw[cut + 1 :]):
+        assert_well_formed(validate(value, kind, POLICY, NOW_MS))
+
+
+@FAST
+@given(kind=kinds, data=st.data(), extra=st.dictionaries(st.text(max_size=8), json_values, max_size=3))
+def test_valid_message_round_trips(kind: Kind, data: st.DataObject, extra: dict[str, Any]) -> None:
+    """Property (c): re-validating the normalised record accepts with the same key and event time."""
+    real = data.draw(st.sampled_from(REAL[kind]))
+    record = {**extra, **real}
+    first = validate(orjson.dumps(record), kind, POLICY, NOW_MS)
+    assert isinstance(first, Accepted), first
+    for name, value in extra.items():
+        if name not in real and name not in ADDED_FIELDS:
+            assert first.record[name] == value  # unknown fields are kept as they came
+    again = validate(orjson.dumps(first.record), kind, POLICY, NOW_MS)
+    assert isinstance(again, Accepted), again
+    assert (again.key, again.event_time_ms, again.interval_ms, again.version) == (
+        first.key,
+        first.event_time_ms,
+        first.interval_ms,
+        first.version,
+    )
+    assert again.record == first.record
+
+
+KEYS = st.sampled_from(["a", "b", 'c"', "d:e", "\\", "\u00e9"])
+
+
+def _pairs_repeat(pairs: list[tuple[str, Any]]) -> bool:
+    return len({name for name, _ in pairs}) != len(pairs)
+
+
+@FAST
+@given(
+    pairs=st.lists(
+        st.tuples(st.sampled_from(["a", "b", 'c"', "d:e", "\\", "\u00e9"]), json_values), max_size=6
+    ),
+    spaced=st.booleans(),
+)
+def test_duplicate_key_is_reported_exactly_when_an_object_repeats_a_key(
+    pairs: list[tuple[str, Any]], spaced: bool
+) -> None:
+    separator, colon = (" , ", " : ") if spaced else (",", ":")
+    body = separator.join(f"{json.dumps(k)}{colon}{orjson.dumps(v).decode()}" for k, v in pairs)
+    raw = ("{" + body + "}").encode()
+    repeats = False
+
+    def hook(object_pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal repeats
+        repeats = repeats or _pairs_repeat(object_pairs)
+        return dict(object_pairs)
+
+    json.loads(raw, object_pairs_hook=hook)
+    result = validate(raw, Kind.PRICES, POLICY, NOW_MS)
+    is_duplicate = isinstance(result, Rejected) and result.reason is Reason.DUPLICATE_KEY
+    assert is_duplicate is repeats, (raw, result)
