@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 _CHUNK = 2_000  # delivery futures awaited together
 _MIN_SLEEP_S = 0.005  # below this, keep sending and let the bucket's debt add up
 _MAX_BATCH_BYTES = 256 * 1024
+_PROGRESS_EVERY_S = 0.5  # a slow, rate-limited feed still reports progress this often
 
 
 @dataclass(slots=True)
@@ -71,6 +72,7 @@ async def produce(
     bucket = TokenBucket(rate, started_s) if rate else None
     summary = ProduceSummary()
     pending: list[asyncio.Future[Any]] = []
+    settled_s = started_s
     try:
         for message in messages:
             if bucket is not None:
@@ -82,8 +84,9 @@ async def produce(
                 await producer.send(topic, message.value, key=message.key, timestamp_ms=message.timestamp_ms)
             )
             summary.sent[topic] += 1
-            if len(pending) >= _CHUNK:
+            if len(pending) >= _CHUNK or loop.time() - settled_s >= _PROGRESS_EVERY_S:
                 await _settle(pending, summary, progress)
+                settled_s = loop.time()
         await producer.flush()
         await _settle(pending, summary, progress)
     except KafkaError as exc:
