@@ -12,7 +12,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from streamer.errors import BrokerError
+from streamer.errors import BrokerError, TopicMissingError
 from streamer.feeds.base import RawMessage
 from streamer.feeds.rate import TokenBucket
 from streamer.topics import TopicNames
@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 _CHUNK = 2_000  # delivery futures awaited together
 _MIN_SLEEP_S = 0.005  # below this, keep sending and let the bucket's debt add up
 _MAX_BATCH_BYTES = 256 * 1024
+_TOPIC_CHECKS = 5  # a topic created a moment ago may take a little while to appear in broker metadata
+_TOPIC_CHECK_PAUSE_S = 0.4
 _PROGRESS_EVERY_S = 0.5  # a slow, rate-limited feed still reports progress this often
 
 
@@ -54,7 +56,11 @@ async def produce(
     rate: float | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ProduceSummary:
-    """Send every message to ``topics.raw(kind)`` with its key and event-time timestamp; wait for all acks."""
+    """Send every message to ``topics.raw(kind)`` with its key and event-time timestamp; wait for all acks.
+
+    A raw topic that does not exist is a :class:`TopicMissingError` (create it with ``streamer topics
+    create``), not a silent auto-create with the broker's default partition count, nor a metadata timeout.
+    """
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         linger_ms=10,
@@ -73,6 +79,7 @@ async def produce(
     summary = ProduceSummary()
     pending: list[asyncio.Future[Any]] = []
     settled_s = started_s
+    known_topics: set[str] = set()
     try:
         for message in messages:
             if bucket is not None:
@@ -80,6 +87,8 @@ async def produce(
                 if delay_s >= _MIN_SLEEP_S:
                     await asyncio.sleep(delay_s)
             topic = topics.raw(message.kind)
+            if topic not in known_topics:
+                await _require_topic(producer, topic, known_topics)
             pending.append(
                 await producer.send(topic, message.value, key=message.key, timestamp_ms=message.timestamp_ms)
             )
@@ -105,3 +114,14 @@ async def _settle(
     pending.clear()
     if progress is not None:
         progress(summary.total)
+
+
+async def _require_topic(producer: AIOKafkaProducer, topic: str, known: set[str]) -> None:
+    for attempt in range(_TOPIC_CHECKS):
+        if attempt:
+            await asyncio.sleep(_TOPIC_CHECK_PAUSE_S)
+        metadata = await producer.client.fetch_all_metadata()
+        known.update(metadata.topics())
+        if topic in known:
+            return
+    raise TopicMissingError(topic)
