@@ -35,7 +35,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from operator import itemgetter
 from typing import Any, Final
 
@@ -57,10 +57,7 @@ DAY_MS: Final = 86_400_000
 _MINUTE_MS: Final = 60_000
 _COMPONENT_EPSILON: Final = 1e-9
 _BOM: Final = b"\xef\xbb\xbf"
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
-_ONE_MS: Final = timedelta(milliseconds=1)
-_ONE_MINUTE: Final = timedelta(minutes=1)
 _SHOW_CHARS: Final = 40
 _STRINGS: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _BRACKETS: Final = re.compile(rb"[\[\]{}]")
@@ -108,7 +105,7 @@ def validate(value: bytes | None, kind: Kind, policy: ValidationPolicy, now_ms: 
         return Rejected(Reason.EMPTY_VALUE, detail)
     if len(value) > policy.max_value_bytes:
         return Rejected(Reason.TOO_LARGE, f"{len(value)} bytes > limit {policy.max_value_bytes}")
-    if value[:3] == _BOM:
+    if value.startswith(_BOM):
         value = value[3:]
     try:
         obj = orjson.loads(value)
@@ -156,7 +153,7 @@ def _check_structure(obj: dict[str, Any], value: bytes) -> None:
     if (
         dict not in types
         and list not in types
-        and b"\\" not in value
+        and value.find(b"\\") < 0
         and value.count(b'"') == 2 * (len(obj) + types.count(str))
     ):
         return
@@ -312,15 +309,18 @@ def _start_ms(text: str, minutes: int, policy: ValidationPolicy, now_ms: int) ->
     if offset is None:
         what = "is a date without time or offset" if len(text) <= 10 else "has no UTC offset"
         raise _Reject(Reason.NAIVE_TIMESTAMP, f"interval_start {_show(text)} {what}")
-    if offset % _ONE_MINUTE:
+    if offset.seconds % 60 or offset.microseconds:
         raise _Reject(Reason.NAIVE_TIMESTAMP, f"interval_start {_show(text)} offset is not whole minutes")
     if minutes not in policy.allowed_interval_minutes:
         allowed = sorted(policy.allowed_interval_minutes)
         raise _Reject(Reason.BAD_INTERVAL, f"interval_minutes {minutes} not in {allowed}")
-    if start.second or start.microsecond or (minutes <= 60 and start.minute % minutes):
+    if start.second or start.microsecond or (0 < minutes <= 60 and start.minute % minutes):
         raise _Reject(Reason.BAD_INTERVAL, f"interval_start {_show(text)} is off the {minutes}-minute grid")
-    start_ms: int = (start - _EPOCH) // _ONE_MS
-    _not_future(start_ms, text, policy, now_ms)
+    # Integer arithmetic on the fields (seconds are 0 here): half the cost of (start - epoch) // 1 ms.
+    local_s = (start.toordinal() - _EPOCH_ORDINAL) * 86_400 + start.hour * 3600 + start.minute * 60
+    start_ms = (local_s - offset.days * 86_400 - offset.seconds) * 1000
+    if start_ms > now_ms + policy.max_future_ms:
+        _not_future(start_ms, text, policy, now_ms)
     return start_ms
 
 

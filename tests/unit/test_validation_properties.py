@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -246,3 +246,23 @@ def test_duplicate_key_is_reported_exactly_when_an_object_repeats_a_key(
     result = validate(raw, Kind.PRICES, POLICY, NOW_MS)
     is_duplicate = isinstance(result, Rejected) and result.reason is Reason.DUPLICATE_KEY
     assert is_duplicate is repeats, (raw, result)
+
+
+@FAST
+@given(
+    # st.datetimes takes naive bounds; the offset is attached below.
+    local=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(2029, 12, 31)),  # noqa: DTZ001
+    offset_minutes=st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1),
+    minutes=st.sampled_from(sorted(POLICY.allowed_interval_minutes)),
+)
+def test_event_time_is_the_utc_instant_of_interval_start(
+    local: datetime, offset_minutes: int, minutes: int
+) -> None:
+    start = local.replace(minute=local.minute - local.minute % minutes, second=0, microsecond=0)
+    start = start.replace(tzinfo=timezone(timedelta(minutes=offset_minutes)))
+    record = dict(REAL[Kind.PRICES][0], interval_start=start.isoformat(), interval_minutes=minutes)
+    result = validate(orjson.dumps(record), Kind.PRICES, POLICY, NOW_MS)
+    assert isinstance(result, Accepted), result
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert result.event_time_ms == (start - epoch) // timedelta(milliseconds=1)
+    assert result.record["interval_end_ms"] == result.event_time_ms + minutes * 60_000
