@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import logging
 from typing import Any
 
 import orjson
@@ -28,8 +27,6 @@ from streamer.reasons import Reason
 from streamer.validation import Accepted, Rejected
 
 __all__ = ["DEFAULT_HORIZON_MS", "RevisionTracker", "content_digest"]
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_HORIZON_MS = 7 * 24 * 3600 * 1000
 _STATE_FORMAT = 1

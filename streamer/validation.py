@@ -32,7 +32,6 @@ Revision checks (duplicates, stale versions) need state and live in :mod:`stream
 from __future__ import annotations
 
 import json
-import logging
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -47,8 +46,6 @@ from streamer.schemas import REQUIRED_FIELDS
 from streamer.topics import Kind
 
 __all__ = ["DAY_MS", "MAX_DEPTH", "Accepted", "Rejected", "validate"]
-
-logger = logging.getLogger(__name__)
 
 MAX_DEPTH: Final = 64
 """Deepest accepted nesting of arrays and objects (the top-level object is depth 1)."""
@@ -117,11 +114,7 @@ def validate(value: bytes | None, kind: Kind, policy: ValidationPolicy, now_ms: 
         return Rejected(Reason.NOT_OBJECT, f"top-level JSON {_json_type(obj)}, expected object")
     try:
         _check_structure(obj, value)
-        if kind is Kind.PRICES:
-            return _price(obj, policy, now_ms)
-        if kind is Kind.LOAD:
-            return _load(obj, policy, now_ms)
-        return _gas(obj, policy, now_ms)
+        return _BY_KIND[kind](obj, policy, now_ms)
     except _Reject as rej:
         return rej.rejected
 
@@ -415,3 +408,6 @@ def _gas(obj: dict[str, Any], policy: ValidationPolicy, now_ms: int) -> Accepted
     start_ms = _trade_date_ms(trade_date, policy, now_ms)
     _in_band("price", price, policy.gas_band, market)
     return _accept(obj, Kind.GAS, f"{market}:{hub}", start_ms, DAY_MS, version)
+
+
+_BY_KIND: Final = {Kind.PRICES: _price, Kind.LOAD: _load, Kind.GAS: _gas}

@@ -132,7 +132,15 @@ def assert_well_formed(result: Accepted | Rejected) -> None:
 @example(value=b"[" * 1100, kind=Kind.LOAD)
 @example(value=b'{"a":' + b"[" * 900 + b"]" * 900 + b',"a":1}', kind=Kind.GAS)
 def test_never_raises_on_arbitrary_bytes(value: bytes, kind: Kind) -> None:
-    assert_well_formed(validate(value, kind, POLICY, NOW_MS))
+    result = validate(value, kind, POLICY, NOW_MS)
+    assert_well_formed(result)
+    decodes = True
+    try:
+        value.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+    except UnicodeDecodeError:
+        decodes = False
+    is_not_utf8 = isinstance(result, Rejected) and result.reason is Reason.NOT_UTF8
+    assert is_not_utf8 is (not decodes)
 
 
 @FAST
