@@ -52,12 +52,37 @@ def _median_sorted(values: list[float]) -> float:
     return (values[mid - 1] + values[mid]) / 2.0
 
 
+def _kth_deviation(values: list[float], split: int, median: float, k: int) -> float:
+    """The k-th smallest (0-based) ``|x - median|`` of an ascending list, in O(log n).
+
+    Deviations left of ``split`` (``median - values[split-1-j]``) and from ``split`` on
+    (``values[split+j] - median``) are two ascending sequences; binary-search how many of the k+1 smallest
+    come from the left one.
+    """
+    n_left, n_right = split, len(values) - split
+    lo, hi = max(0, k + 1 - n_right), min(k + 1, n_left)
+    while lo < hi:
+        take = (lo + hi) // 2
+        rest = k + 1 - take
+        if rest > 0 and median - values[split - 1 - take] < values[split + rest - 1] - median:
+            lo = take + 1
+        else:
+            hi = take
+    rest = k + 1 - lo
+    left = median - values[split - lo] if lo > 0 else -1.0
+    right = values[split + rest - 1] - median if rest > 0 else -1.0
+    return max(left, right)
+
+
 def median_mad(sorted_values: list[float]) -> tuple[float, float]:
     """Median and median absolute deviation of an ascending list (not empty)."""
     median = _median_sorted(sorted_values)
-    # Deviations form a descending run then an ascending one, which Timsort merges in linear time.
-    deviations = sorted([abs(x - median) for x in sorted_values])
-    return median, _median_sorted(deviations)
+    n = len(sorted_values)
+    split = bisect.bisect_left(sorted_values, median)
+    mad = _kth_deviation(sorted_values, split, median, (n - 1) // 2)
+    if n % 2 == 0:
+        mad = (mad + _kth_deviation(sorted_values, split, median, n // 2)) / 2.0
+    return median, mad
 
 
 class _History:

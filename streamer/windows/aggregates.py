@@ -81,15 +81,22 @@ class BarAggregate:
     weight_ms: int = 0
 
     def add(self, event_ms: int, interval_ms: int, value: float) -> None:
-        if self.count == 0 or event_ms < self.open_ms:
-            self.open_ms, self.open = event_ms, value
-        if self.count == 0 or event_ms > self.close_ms:
-            self.close_ms, self.close = event_ms, value
-        self.low = min(self.low, value)
-        self.high = max(self.high, value)
+        if self.count == 0:
+            self.open_ms = self.close_ms = event_ms
+            self.open = self.close = self.low = self.high = value
+        else:
+            if event_ms < self.open_ms:
+                self.open_ms, self.open = event_ms, value
+            elif event_ms > self.close_ms:
+                self.close_ms, self.close = event_ms, value
+            if value < self.low:
+                self.low = value
+            if value > self.high:
+                self.high = value
         self.count += 1
         _add_exact(self.sum_partials, value)
-        weight_ms = max(0, min(event_ms + interval_ms, self.end_ms) - event_ms)
+        end_ms = event_ms + interval_ms
+        weight_ms = interval_ms if end_ms <= self.end_ms else max(0, self.end_ms - event_ms)
         _add_exact(self.weighted_partials, value * weight_ms)
         self.weight_ms += weight_ms
 

@@ -90,9 +90,6 @@ class WindowTracker:
         self._deadlines: list[tuple[int, str, str, int]] = []  # (end_ms + grace_ms, key, spec, start_ms)
         self._dirty: set[str] = set()
 
-    def _is_closed(self, end_ms: int) -> bool:
-        return self.watermark_ms is not None and end_ms + self.grace_ms <= self.watermark_ms
-
     def add(
         self, key: str, event_ms: int, interval_ms: int, value: float, fields: Mapping[str, Any] | None = None
     ) -> AddResult:
@@ -102,15 +99,20 @@ class WindowTracker:
             windows = self._open[key] = {}
         accepted: list[tuple[str, int, int]] = []
         late: list[LateWindow] = []
+        watermark_ms = self.watermark_ms
+        # A window is closed when end + grace <= watermark, i.e. end <= closed_end_ms.
+        closed_end_ms = None if watermark_ms is None else watermark_ms - self.grace_ms
+        offset: int | None = None
         for spec in self.specs:
             for start_ms, end_ms in spec.windows(event_ms):
-                if self._is_closed(end_ms):
-                    assert self.watermark_ms is not None
-                    late.append(LateWindow(spec.name, start_ms, end_ms, self.watermark_ms))
+                if closed_end_ms is not None and end_ms <= closed_end_ms:
+                    assert watermark_ms is not None
+                    late.append(LateWindow(spec.name, start_ms, end_ms, watermark_ms))
                     continue
                 agg = windows.get((spec.name, start_ms))
                 if agg is None:
-                    offset = utc_offset_min(fields) if fields else 0
+                    if offset is None:
+                        offset = utc_offset_min(fields) if fields else 0
                     agg = windows[(spec.name, start_ms)] = BarAggregate(spec.name, start_ms, end_ms, offset)
                     heapq.heappush(self._deadlines, (end_ms + self.grace_ms, key, spec.name, start_ms))
                 agg.add(event_ms, interval_ms, value)

@@ -3,9 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from streamer.cli.evaluate import evaluate, format_table
 from streamer.detectors import LoadDropDetector
-from streamer.evaluation import flag_series, runs, score
+from streamer.evaluation import EvaluationRow, flag_series, runs, score
 from streamer.evaluation_data import (
     LabelledSeries,
     load_aemo_sa1,
@@ -84,3 +86,21 @@ def test_flag_series_marks_the_anomaly_points() -> None:
     flags = flag_series(series, [LoadDropDetector()], "T:T")
     assert flags == [False, False, True, False]
     assert score(series.labels, flags).recall == 1.0
+
+
+def test_evaluate_command_help_and_usage_errors(tmp_path: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(evaluate, ["--help"]).exit_code == 0
+    assert runner.invoke(evaluate, ["--bogus"]).exit_code == 2
+    missing = runner.invoke(evaluate, ["--data-dir", str(tmp_path / "nope")])
+    assert missing.exit_code == 2
+    broken = runner.invoke(evaluate, ["--data-dir", str(tmp_path)])  # exists, but holds no data
+    assert broken.exit_code == 1
+
+
+def test_table_lists_every_row() -> None:
+    row = EvaluationRow("pjm EKPC_hourly", "load_drop", score([False, True], [False, True]))
+    table = format_table([row, row])
+    assert table.count("pjm EKPC_hourly") == 2
+    assert "1/1" in table
+    assert row.to_dict()["recall"] == 1.0

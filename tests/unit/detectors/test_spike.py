@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from streamer.detectors import Severity, SpikeConfig, SpikeDetector
 from streamer.detectors.spike import median_mad
@@ -121,6 +124,13 @@ def test_dump_and_load_continue_identically(sa1: list[AemoRow]) -> None:
 )
 def test_median_mad_table(values: list[float], median: float, mad: float) -> None:
     assert median_mad(values) == (median, mad)
+
+
+@given(st.lists(st.one_of(st.integers(-5, 5).map(float), st.floats(-1e4, 1e4)), min_size=1, max_size=60))
+def test_fast_median_mad_equals_the_definition(values: list[float]) -> None:
+    ordered = sorted(values)
+    median = statistics.median(ordered)
+    assert median_mad(ordered) == (median, statistics.median([abs(x - median) for x in ordered]))
 
 
 def test_config_rejects_nonsense() -> None:
