@@ -229,3 +229,42 @@ def test_tracker_rejects_bad_configuration() -> None:
         WindowTracker(SPECS, grace_ms=-1)
     with pytest.raises(ValueError):
         WindowTracker([WindowSpec.parse("5m"), WindowSpec.parse("5m")], grace_ms=0)
+
+
+def test_interleaved_keys_keep_separate_windows(sa1_month: list[AemoRow]) -> None:
+    # Price and demand of the same half-hours as two series on one partition, interleaved like a feed.
+    tracker = WindowTracker(SPECS[:2], GRACE_MS)
+    price_bars: list[dict[str, Any]] = []
+    demand_bars: list[ClosedBar] = []
+    for row in sa1_month:
+        tracker.add(KEY, row.event_ms, AEMO_INTERVAL_MS, row.price, _fields(row))
+        tracker.add("AEMO:SA1-DEMAND", row.event_ms, AEMO_INTERVAL_MS, row.demand_mw, _fields(row))
+        for bar in tracker.close_ready():
+            if bar.key == KEY:
+                price_bars.append(bar.record(Kind.PRICES))
+            else:
+                demand_bars.append(bar)
+    for bar in tracker.flush():
+        if bar.key == KEY:
+            price_bars.append(bar.record(Kind.PRICES))
+        else:
+            demand_bars.append(bar)
+    assert _canon(price_bars) == _canon(_batch(sa1_month, SPECS[:2]))
+    demand_by_hour = {b.aggregate.start_ms: b.aggregate for b in demand_bars if b.aggregate.window == "1h"}
+    assert len(demand_by_hour) == len(sa1_month) // 2
+    first = demand_by_hour[sa1_month[0].event_ms]
+    assert first.high == max(sa1_month[0].demand_mw, sa1_month[1].demand_mw)
+
+
+def test_watermark_restore_never_moves_backwards() -> None:
+    tracker = WindowTracker(SPECS, GRACE_MS)
+    assert tracker.close_ready() == []
+    tracker.add(KEY, 10_000_000, AEMO_INTERVAL_MS, 1.0)
+    older = WindowTracker(SPECS, GRACE_MS)
+    older.add(KEY, 5_000_000, AEMO_INTERVAL_MS, 1.0)
+    tracker.load_watermark(older.dump_watermark())
+    assert tracker.watermark_ms == 10_000_000
+    fresh = WindowTracker(SPECS, GRACE_MS)
+    fresh.load_watermark(tracker.dump_watermark())
+    assert fresh.watermark_ms == 10_000_000
+    assert fresh.add(KEY, 10_000_000 - GRACE_MS - 3_600_000, AEMO_INTERVAL_MS, 1.0).is_late
