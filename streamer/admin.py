@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -60,11 +62,30 @@ async def create_topics(settings: Settings, plan: Iterable[TopicPlan] | None = N
             else:
                 message = entry[2] if len(entry) > 2 else ""
                 raise BrokerError(f"creating topic {name!r} failed with error code {code}: {message}")
+        await _wait_for_leaders(admin, [name for name, _, _ in wanted])
         return outcome
     except KafkaError as exc:
         raise BrokerError(f"creating topics on {settings.bootstrap} failed: {exc}") from None
     finally:
         await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float = 30.0) -> None:
+    """A new topic's partitions have no leader for a moment; producing then fails. Wait it out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described = await admin.describe_topics(names)
+        ready = all(
+            topic["error_code"] == 0
+            and topic["partitions"]
+            and all(part["leader"] >= 0 for part in topic["partitions"])
+            for topic in described
+        )
+        if ready and len(described) == len(names):
+            return
+        if time.monotonic() > deadline:
+            raise BrokerError(f"topics have no partition leaders after {timeout_s:.0f}s")
+        await asyncio.sleep(0.2)
 
 
 async def existing_topics(bootstrap: str) -> set[str]:

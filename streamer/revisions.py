@@ -26,7 +26,7 @@ import orjson
 from streamer.reasons import Reason
 from streamer.validation import Accepted, Rejected
 
-__all__ = ["DEFAULT_HORIZON_MS", "RevisionTracker", "content_digest"]
+__all__ = ["DEFAULT_HORIZON_MS", "RevisionTracker", "content_digest", "state_key"]
 
 DEFAULT_HORIZON_MS = 7 * 24 * 3600 * 1000
 _STATE_FORMAT = 1
@@ -63,6 +63,12 @@ class _Series:
             del self.entries[heapq.heappop(self.starts)]
 
 
+def state_key(accepted: Accepted) -> str:
+    """The tracker's key: the kind and the series key, because a price and a load series may share a
+    series key (``AEMO:SA1`` is both a price node and a load zone)."""
+    return f"{accepted.kind.value}/{accepted.key}"
+
+
 class RevisionTracker:
     """Per series key: the accepted (interval_start_ms -> (version, content digest)) for a bounded horizon."""
 
@@ -83,7 +89,7 @@ class RevisionTracker:
         ``raw_value`` is part of the call for the pipeline's convenience; the digest deliberately uses
         the normalised record instead of the raw bytes (see the module docstring).
         """
-        series = self._series.get(accepted.key)
+        series = self._series.get(state_key(accepted))
         if series is None:
             return None
         known = series.entries.get(accepted.event_time_ms)
@@ -105,12 +111,13 @@ class RevisionTracker:
 
     def record(self, accepted: Accepted, raw_value: bytes) -> None:
         """Remember ``accepted`` (call after :meth:`check` passed) and prune its key."""
-        series = self._series.get(accepted.key)
+        key = state_key(accepted)
+        series = self._series.get(key)
         if series is None:
-            series = self._series[accepted.key] = _Series()
+            series = self._series[key] = _Series()
         series.put(accepted.event_time_ms, accepted.version, content_digest(accepted.record))
         series.prune(self._horizon_ms)
-        self._dirty.add(accepted.key)
+        self._dirty.add(key)
 
     def __len__(self) -> int:
         """Number of remembered (key, interval) entries."""

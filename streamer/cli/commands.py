@@ -8,7 +8,10 @@ __all__ = ["all_commands"]
 
 
 def all_commands() -> list[click.Command]:
+    from streamer.cli.evaluate import evaluate
+    from streamer.cli.feed import feed, simulate
     from streamer.cli.kafka import kafka
     from streamer.cli.topics import topics
+    from streamer.cli.worker import worker
 
-    return [kafka, topics]
+    return [worker, kafka, topics, feed, simulate, evaluate]

@@ -20,7 +20,9 @@ def _port_of(bootstrap: str | None, port: int | None) -> int:
     address = settings_from(bootstrap=bootstrap).bootstrap.split(",")[0]
     host, _, port_s = address.rpartition(":")
     if host not in {"127.0.0.1", "localhost"} or not port_s.isdigit():
-        raise click.BadParameter(f"the local broker runs on loopback; got {address!r}", param_hint="--bootstrap")
+        raise click.BadParameter(
+            f"the local broker runs on loopback; got {address!r}", param_hint="--bootstrap"
+        )
     return int(port_s)
 
 
@@ -28,7 +30,9 @@ def _home(home: Path | None, port: int) -> Path:
     return home if home is not None else cache_root() / "run" / f"broker-{port}"
 
 
-_port_option = click.option("--port", type=click.IntRange(1, 65535), help="Loopback port (overrides --bootstrap).")
+_port_option = click.option(
+    "--port", type=click.IntRange(1, 65535), help="Loopback port (overrides --bootstrap)."
+)
 _home_option = click.option(
     "--home",
     type=click.Path(file_okay=False, path_type=Path),

@@ -20,7 +20,9 @@ def topics() -> None:
 @topics.command()
 @bootstrap_option
 @prefix_option
-@click.option("--partitions", type=click.IntRange(1), envvar="STREAMER_PARTITIONS", help="Partitions per topic.")
+@click.option(
+    "--partitions", type=click.IntRange(1), envvar="STREAMER_PARTITIONS", help="Partitions per topic."
+)
 @click.option("--replication-factor", type=click.IntRange(1), envvar="STREAMER_REPLICATION_FACTOR")
 @json_option
 def create(

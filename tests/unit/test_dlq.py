@@ -14,7 +14,10 @@ from streamer.reasons import Reason
 def test_envelope_keeps_original_headers_and_adds_kip1034_headers() -> None:
     original = [("trace-id", b"abc"), ("source", b"\xff\x00binary")]
     headers = dead_letter_headers(
-        original, reason=Reason.OUT_OF_BAND, detail="lmp 99999 above cap 3700", origin=Origin("raw.prices", 3, 42)
+        original,
+        reason=Reason.OUT_OF_BAND,
+        detail="lmp 99999 above cap 3700",
+        origin=Origin("raw.prices", 3, 42),
     )
     assert headers[:2] == original
     assert header_value(headers, H_TOPIC) == b"raw.prices"

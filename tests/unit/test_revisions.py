@@ -104,7 +104,7 @@ def test_keys_are_independent() -> None:
     record = aemo_records(limit=1)[0]
     assert offer(tracker, record) is None
     assert offer(tracker, dict(record, node="VIC1")) is None
-    assert tracker.keys() == {"AEMO:SA1", "AEMO:VIC1"}
+    assert tracker.keys() == {"prices/AEMO:SA1", "prices/AEMO:VIC1"}
 
 
 def test_dump_and_load_round_trip_per_key() -> None:
@@ -113,12 +113,12 @@ def test_dump_and_load_round_trip_per_key() -> None:
     for record in records:
         offer(tracker, record)
     offer(tracker, dict(records[3], version=4, lmp=1.0))
-    state = tracker.dump_key("AEMO:SA1")
+    state = tracker.dump_key("prices/AEMO:SA1")
     assert orjson.loads(state)["format"] == 1
 
     restored = RevisionTracker()
-    restored.load_key("AEMO:SA1", state)
-    assert restored.dump_key("AEMO:SA1") == state
+    restored.load_key("prices/AEMO:SA1", state)
+    assert restored.dump_key("prices/AEMO:SA1") == state
     assert restored.dirty_keys() == set()
     assert offer(restored, records[0]) is Reason.DUPLICATE
     assert offer(restored, records[3]) is Reason.STALE_REVISION
@@ -128,9 +128,9 @@ def test_dump_and_load_round_trip_per_key() -> None:
 
 def test_unknown_key_dumps_empty_and_loading_empty_forgets_the_key() -> None:
     tracker = RevisionTracker()
-    empty = tracker.dump_key("AEMO:SA1")
+    empty = tracker.dump_key("prices/AEMO:SA1")
     offer(tracker, aemo_records(limit=1)[0])
-    tracker.load_key("AEMO:SA1", empty)
+    tracker.load_key("prices/AEMO:SA1", empty)
     assert tracker.keys() == set() and len(tracker) == 0
 
 
@@ -140,7 +140,7 @@ def test_unknown_key_dumps_empty_and_loading_empty_forgets_the_key() -> None:
 )
 def test_load_key_rejects_bad_state(state: bytes) -> None:
     with pytest.raises(ValueError, match="revision"):
-        RevisionTracker().load_key("AEMO:SA1", state)
+        RevisionTracker().load_key("prices/AEMO:SA1", state)
 
 
 def test_dirty_keys_track_records_until_cleared() -> None:
@@ -148,7 +148,7 @@ def test_dirty_keys_track_records_until_cleared() -> None:
     records = aemo_records(limit=2)
     offer(tracker, records[0])
     offer(tracker, dict(records[1], node="VIC1"))
-    assert tracker.dirty_keys() == {"AEMO:SA1", "AEMO:VIC1"}
+    assert tracker.dirty_keys() == {"prices/AEMO:SA1", "prices/AEMO:VIC1"}
     tracker.clear_dirty()
     assert tracker.dirty_keys() == set()
     assert offer(tracker, records[0]) is Reason.DUPLICATE  # a rejected check changes nothing
@@ -176,7 +176,7 @@ def test_pruning_handles_out_of_order_intervals() -> None:
     for i in order:
         offer(tracker, records[i])
     newest = accept(orjson.dumps(records[11])).event_time_ms
-    state = orjson.loads(tracker.dump_key("AEMO:SA1"))["entries"]
+    state = orjson.loads(tracker.dump_key("prices/AEMO:SA1"))["entries"]
     assert [start for start, _, _ in state] == [newest - 4 * HALF_HOUR_MS, newest]
 
 
@@ -189,3 +189,39 @@ def test_content_digest_ignores_key_order() -> None:
 def test_negative_horizon_is_refused() -> None:
     with pytest.raises(ValueError, match="horizon_ms"):
         RevisionTracker(horizon_ms=-1)
+
+
+def test_price_and_load_series_with_the_same_key_are_tracked_apart() -> None:
+    """AEMO:SA1 is both a price node and a load zone; the same interval in each is not a conflict."""
+    now_ms = 2_000_000_000_000
+    start = "2009-01-29T13:00:00+10:00"
+    price = orjson.dumps(
+        {
+            "market": "AEMO",
+            "node": "SA1",
+            "interval_start": start,
+            "interval_minutes": 30,
+            "lmp": 300.0,
+            "currency": "AUD",
+            "version": 1,
+            "source": "aemo",
+        }
+    )
+    load = orjson.dumps(
+        {
+            "market": "AEMO",
+            "zone": "SA1",
+            "interval_start": start,
+            "interval_minutes": 30,
+            "mw": 2900.5,
+            "version": 1,
+            "source": "aemo",
+        }
+    )
+    tracker = RevisionTracker()
+    for value, kind in ((price, Kind.PRICES), (load, Kind.LOAD)):
+        accepted = validate(value, kind, ValidationPolicy(), now_ms)
+        assert isinstance(accepted, Accepted) and accepted.key == "AEMO:SA1"
+        assert tracker.check(accepted, value) is None
+        tracker.record(accepted, value)
+    assert tracker.keys() == {"prices/AEMO:SA1", "load/AEMO:SA1"}

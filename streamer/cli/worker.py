@@ -1,0 +1,74 @@
+"""``streamer worker``: run one pipeline worker. Start more replicas to scale out."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from streamer.cli.common import bootstrap_option, prefix_option, settings_from
+
+__all__ = ["worker"]
+
+
+@click.command()
+@bootstrap_option
+@prefix_option
+@click.option(
+    "--app-id", envvar="STREAMER_APP_ID", help="Consumer group and table namespace [default streamer]."
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="STREAMER_DATA_DIR",
+    help="RocksDB table state of this worker [default var/worker]; one per replica on a host.",
+)
+@click.option(
+    "--partitions", type=click.IntRange(1), envvar="STREAMER_PARTITIONS", help="Partitions of raw topics."
+)
+@click.option("--replication-factor", type=click.IntRange(1), envvar="STREAMER_REPLICATION_FACTOR")
+@click.option("--standby-replicas", type=click.IntRange(0), envvar="STREAMER_TABLE_STANDBY_REPLICAS")
+@click.option("--batch-size", type=click.IntRange(1), envvar="STREAMER_BATCH_SIZE")
+@click.option(
+    "--price-bands",
+    envvar="STREAMER_PRICE_BANDS",
+    help='Band overrides, "MARKET=FLOOR:CAP,..." e.g. "AEMO=-1000:17500" [env STREAMER_PRICE_BANDS].',
+)
+@click.option(
+    "--max-value-bytes",
+    type=click.IntRange(1),
+    envvar="STREAMER_MAX_VALUE_BYTES",
+    help="Reject larger values.",
+)
+@click.option("--loglevel", type=click.Choice(["debug", "info", "warning", "error"]), default="warning")
+def worker(
+    bootstrap: str | None,
+    topic_prefix: str | None,
+    app_id: str | None,
+    data_dir: Path | None,
+    partitions: int | None,
+    replication_factor: int | None,
+    standby_replicas: int | None,
+    batch_size: int | None,
+    price_bands: str | None,
+    max_value_bytes: int | None,
+    loglevel: str,
+) -> None:
+    """Consume raw.*, publish enriched.* and dlq until stopped (SIGTERM/SIGINT stop it cleanly)."""
+    settings = settings_from(
+        bootstrap=bootstrap,
+        topic_prefix=topic_prefix,
+        app_id=app_id,
+        data_dir=data_dir,
+        partitions=partitions,
+        replication_factor=replication_factor,
+        table_standby_replicas=standby_replicas,
+        batch_size=batch_size,
+        price_bands=price_bands,
+        max_value_bytes=max_value_bytes,
+    )
+    from streamer.runner import run_worker
+
+    logging.getLogger("streamer").setLevel(loglevel.upper())
+    run_worker(settings, loglevel=loglevel)

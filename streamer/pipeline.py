@@ -1,0 +1,199 @@
+"""The Faust layer: the one place that imports faust. Raw topics in; enriched and DLQ out.
+
+Follow one message: ``raw.*`` bytes -> :meth:`Processor.process` (validation, revisions,
+enrichment, dead-lettering) -> sent here with our own idempotent producer -> once the broker has
+acknowledged every output of the batch, the batch's input events are acked, and only acked offsets
+are ever committed by Faust. A crash at any point before that re-delivers the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaProducer
+from prometheus_client import CollectorRegistry
+
+from streamer.metrics import PipelineMetrics
+from streamer.processor import InMessage, OutMessage, Processor
+from streamer.revisions import RevisionTracker
+from streamer.settings import Settings
+from streamer.topics import Kind
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+_MAX_REQUEST_BYTES = 8 * 1024 * 1024
+_SEND_RETRY_S = 1.0
+
+
+def _broker_urls(bootstrap: str) -> list[str]:
+    return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
+
+
+def _in_message(event: Any) -> InMessage:
+    message = event.message
+    timestamp = message.timestamp
+    return InMessage(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        headers=list(message.headers or ()),
+        timestamp_ms=round(timestamp * 1000) if timestamp is not None else None,
+    )
+
+
+class OutputSender:
+    """Our own producer: exact ms timestamps, raw headers, and delivery futures we can await."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+
+    async def _started(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self._settings.bootstrap,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=self._settings.producer_linger_ms,
+                max_request_size=_MAX_REQUEST_BYTES,
+                max_batch_size=256 * 1024,
+            )
+            await producer.start()
+            self._producer = producer
+        return self._producer
+
+    async def send_all(self, outputs: Sequence[OutMessage]) -> None:
+        """Return only once the broker acknowledged every output; retry failed sends forever.
+
+        Giving up would ack (and later commit) inputs whose outputs were never written.
+        """
+        pending = list(outputs)
+        while pending:
+            producer = await self._started()
+            futures = [
+                await producer.send(
+                    out.topic,
+                    value=out.value,
+                    key=out.key,
+                    headers=list(out.headers),
+                    timestamp_ms=out.timestamp_ms,
+                )
+                for out in pending
+            ]
+            results = await asyncio.gather(*futures, return_exceptions=True)
+            failed = [
+                out for out, res in zip(pending, results, strict=True) if isinstance(res, BaseException)
+            ]
+            if failed:
+                first = next(res for res in results if isinstance(res, BaseException))
+                log.warning("%d of %d sends failed (%r); retrying", len(failed), len(pending), first)
+                await asyncio.sleep(_SEND_RETRY_S)
+            pending = failed
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await producer.stop()
+
+
+def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
+    """Build the Faust app for ``settings``. No I/O happens until a worker starts it."""
+    topics = settings.topics
+    app = faust.App(
+        settings.app_id,
+        broker=_broker_urls(settings.bootstrap),
+        store="rocksdb://",
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        table_standby_replicas=settings.table_standby_replicas,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        producer_linger_ms=settings.producer_linger_ms,
+        producer_max_request_size=_MAX_REQUEST_BYTES,
+        consumer_max_fetch_size=_MAX_REQUEST_BYTES,
+        web_enabled=False,
+        rocksdb_options={
+            "block_cache_size": settings.rocksdb_block_cache_bytes,
+            "write_buffer_size": settings.rocksdb_write_buffer_bytes,
+            "max_write_buffer_number": 2,
+            "max_open_files": 256,
+        },
+    )
+    metrics = PipelineMetrics.create(registry if registry is not None else CollectorRegistry())
+    raw_topic = app.topic(
+        *[topics.raw(kind) for kind in Kind],
+        key_serializer="raw",
+        value_serializer="raw",
+        allow_empty=True,
+    )
+    # Series key -> the RevisionTracker's per-key state (orjson text).
+    revisions_table = app.Table(
+        "revisions", default=None, key_type=str, value_type=str, partitions=settings.partitions
+    )
+
+    def load_revisions(key: str) -> bytes | None:
+        value = revisions_table.get(key)
+        return value.encode() if isinstance(value, str) else None
+
+    processor = Processor(
+        topics=topics,
+        policy=settings.policy,
+        clock_ms=lambda: int(time.time() * 1000),
+        revisions=RevisionTracker(),
+        load_state=load_revisions,
+    )
+    sender = OutputSender(settings)
+
+    def persist_revisions(stream: Any, events: Sequence[Any]) -> None:
+        """Write each changed key once per batch.
+
+        Faust tables find a key's RocksDB and changelog partition from the stream's current event,
+        so it is set to an event of the partition the series arrived on.
+        """
+        changed = processor.take_dirty_state()
+        if not changed:
+            return
+        event_of_partition = {event.message.partition: event for event in events}
+        for key, partition, state in changed:
+            event = event_of_partition.get(partition)
+            if event is not None:
+                stream._set_current_event(event)
+                revisions_table[key] = state.decode()
+
+    @app.agent(raw_topic, name="streamer.process")
+    async def process(stream: Any) -> None:
+        try:
+            async for events in stream.take_events(settings.batch_size, settings.batch_within_ms / 1000):
+                started = time.perf_counter()
+                outputs = processor.process([_in_message(event) for event in events])
+                await sender.send_all(outputs)
+                persist_revisions(stream, events)
+                done_s = time.time()
+                metrics.batch_seconds.observe(time.perf_counter() - started)
+                metrics.observe_outcomes(
+                    [(event.message.topic, out.outcome) for event, out in zip(events, outputs, strict=True)]
+                )
+                for event in events:
+                    if event.message.timestamp:
+                        metrics.end_to_end_seconds.observe(max(0.0, done_s - event.message.timestamp))
+        finally:
+            await sender.stop()
+
+    async def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        processor.forget_keys()
+
+    app.on_partitions_assigned.connect(on_assigned)
+
+    app.streamer_metrics = metrics  # type: ignore[attr-defined]
+    app.streamer_processor = processor  # type: ignore[attr-defined]
+    return app
