@@ -1,0 +1,102 @@
+"""The CLI contract: every verb has --help, usage errors exit 2 and runtime failures exit 1, each with
+one line on stderr. Run as real processes, as users and scripts run it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from streamer.broker.local import free_port
+from streamer.cli import cli, main
+
+REPO = Path(__file__).resolve().parents[3]
+CONTRACT_VERBS = {"demo", "worker", "kafka", "topics", "feed", "simulate", "dlq", "bench"}
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "streamer.cli", *args], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+
+
+def _command_paths() -> list[tuple[str, ...]]:
+    main(["--help"])  # registers the verbs
+    paths: list[tuple[str, ...]] = []
+
+    def walk(command: click.Command, path: tuple[str, ...]) -> None:
+        paths.append(path)
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                walk(sub, (*path, name))
+
+    walk(cli, ())
+    return paths
+
+
+def test_top_level_help_lists_every_contract_verb() -> None:
+    result = _run("--help")
+    assert result.returncode == 0
+    listed = {line.split()[0] for line in result.stdout.split("Commands:")[1].splitlines() if line.strip()}
+    assert CONTRACT_VERBS <= listed, f"missing verbs: {CONTRACT_VERBS - listed}"
+
+
+@pytest.mark.parametrize("path", _command_paths(), ids=lambda p: " ".join(p) or "streamer")
+def test_every_verb_has_help(path: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*path, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Usage: streamer")
+    assert len(out.splitlines()) > 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("no-such-verb",),
+        ("worker", "--no-such-flag"),
+        ("feed", "data/aemo_sa1", "--format", "csv"),
+        ("feed", "does/not/exist.csv", "--format", "aemo"),
+        ("simulate", "--corrupt-rate", "1.5"),
+        ("kafka", "start", "--port", "0"),
+        ("topics", "create", "--partitions", "0"),
+        ("demo", "--data", "does/not/exist"),
+    ],
+    ids=lambda a: " ".join(a),
+)
+def test_usage_errors_exit_2_with_one_line(args: tuple[str, ...]) -> None:
+    result = _run(*args)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("streamer: error: "), result.stderr
+
+
+def test_runtime_failure_exits_1_with_one_line() -> None:
+    result = _run("kafka", "status", "--port", str(free_port()))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not running" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("STREAMER_PARTITIONS", "many", "'many' is not a valid integer"),  # a flag's own variable, via click
+        ("STREAMER_GRACE_MS", "soon", "STREAMER_GRACE_MS='soon' is not an integer"),  # settings-only variable
+        ("STREAMER_PRICE_BANDS", "PJM=high", "bad price band 'PJM=high'"),
+    ],
+)
+def test_bad_environment_setting_is_a_usage_error(name: str, value: str, message: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "streamer.cli", "topics", "create"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        env={name: value, "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
