@@ -22,13 +22,13 @@ __all__ = [
     "H_REPLAY_COUNT",
     "H_REPLAY_ID",
     "H_TOPIC",
+    "REJECTED_EXCEPTION",
     "DeadLetter",
     "Headers",
     "Origin",
     "dead_letter_headers",
     "header_value",
     "read_dead_letter",
-    "REJECTED_EXCEPTION",
 ]
 
 Headers = Sequence[tuple[str, bytes]]
@@ -127,7 +127,9 @@ def read_dead_letter(headers: Headers) -> DeadLetter:
     topic = _text(headers, H_TOPIC)
     partition = _int(headers, H_PARTITION)
     offset = _int(headers, H_OFFSET)
-    origin = Origin(topic, partition, offset) if topic and partition is not None and offset is not None else None
+    origin = (
+        Origin(topic, partition, offset) if topic and partition is not None and offset is not None else None
+    )
     replay_id = header_value(headers, H_REPLAY_ID)
     return DeadLetter(
         reason=_text(headers, H_REASON) or "unknown",

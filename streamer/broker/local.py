@@ -165,7 +165,9 @@ class LocalBroker:
         return "".join(f"{k}={v}\n" for k, v in props.items())
 
     def _java_cmd(self, libs: Path, main_class: str, *args: str) -> list[str]:
-        java = require_program("java", "install a Java 17 runtime (Debian: apt-get install openjdk-17-jre-headless)")
+        java = require_program(
+            "java", "install a Java 17 runtime (Debian: apt-get install openjdk-17-jre-headless)"
+        )
         log4j = resources.files("streamer.broker").joinpath("log4j2.properties")
         return [
             java,
@@ -184,7 +186,12 @@ class LocalBroker:
         if (self.home / "data" / "meta.properties").exists():
             return
         cmd = self._java_cmd(
-            libs, "kafka.tools.StorageTool", "format", f"--cluster-id={self.cluster_id}", "-c", str(props_path)
+            libs,
+            "kafka.tools.StorageTool",
+            "format",
+            f"--cluster-id={self.cluster_id}",
+            "-c",
+            str(props_path),
         )
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
         if proc.returncode != 0:
