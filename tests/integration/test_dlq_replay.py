@@ -1,0 +1,242 @@
+"""``streamer dlq replay`` on the real broker, without the pipeline: exactly once across SIGKILL,
+nothing replayed twice, the loop guard, dry run changes nothing, refusals, audit records.
+
+DLQ records are written here the way the pipeline writes them (:func:`dead_letter_headers`), each
+with a unique value so every re-published record can be traced to its dead letter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+from streamer.admin import create_topics
+from streamer.dlq import (
+    H_REPLAY_COUNT,
+    H_REPLAY_ID,
+    Origin,
+    dead_letter_headers,
+    header_value,
+)
+from streamer.dlqtool.filters import Filters, replay_group_id
+from streamer.dlqtool.reader import DlqReader, committed_offsets
+from streamer.dlqtool.record import DlqRecord
+from streamer.settings import load_settings
+from tests.integration.kafka_io import REPO, Sent, produce
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 2
+
+# The dlq group registered on the CLI, whether or not the lead registered it in commands.py yet.
+_CLI = (
+    "import sys; from streamer.cli import cli, main; from streamer.cli.dlq import dlq; "
+    "cli.add_command(dlq); sys.exit(main(sys.argv[1:]))"
+)
+
+
+def dlq_cli(*args: str) -> list[str]:
+    return [sys.executable, "-c", _CLI, "dlq", *args]
+
+
+def start_cli(*args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(dlq_cli(*args), cwd=REPO, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def run_cli(*args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        dlq_cli(*args), cwd=REPO, capture_output=True, text=True, timeout=timeout_s, check=False
+    )
+
+
+async def setup_topics(bootstrap: str, prefix: str) -> None:
+    settings = load_settings({"bootstrap": bootstrap, "topic_prefix": prefix, "partitions": PARTITIONS}, {})
+    await create_topics(settings)
+
+
+async def feed_dlq(
+    bootstrap: str, prefix: str, n: int, *, reason: str = "out_of_band", replay_count: int = 0, tag: str = "m"
+) -> list[Sent]:
+    """``n`` dead letters from ``raw.prices`` with unique values ``{tag}-{i}``."""
+    records = []
+    for i in range(n):
+        original = [("trace-id", f"{tag}-{i}".encode())]
+        if replay_count:
+            original.append((H_REPLAY_COUNT, str(replay_count).encode()))
+        headers = dead_letter_headers(
+            original, reason=reason, detail="test", origin=Origin(f"{prefix}raw.prices", i % 4, i)
+        )
+        records.append((f"{prefix}dlq", f"K{i % 7}".encode(), f"{tag}-{i}".encode(), headers))
+    return await produce(bootstrap, records)
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[DlqRecord]:
+    """Every committed record of ``topic`` (read_committed: aborted transactions are invisible)."""
+    async with DlqReader(bootstrap, topic) as reader:
+        return [r async for batch in reader.batches({}) for r in batch]
+
+
+async def end_offsets(bootstrap: str, topics: list[str]) -> dict[str, dict[int, int]]:
+    out = {}
+    for topic in topics:
+        async with DlqReader(bootstrap, topic) as reader:
+            out[topic] = await reader.end_offsets()
+    return out
+
+
+async def test_sigkill_midway_then_rerun_replays_each_record_exactly_once(
+    bootstrap: str, topic_prefix: str
+) -> None:
+    await setup_topics(bootstrap, topic_prefix)
+    n = 3000
+    sent = await feed_dlq(bootstrap, topic_prefix, n)
+    raw = f"{topic_prefix}raw.prices"
+    args = (
+        "replay",
+        "--bootstrap",
+        bootstrap,
+        "--topic-prefix",
+        topic_prefix,
+        "--reason",
+        "out_of_band",
+        "--yes",
+    )
+    proc = start_cli(*args, "--rate", "600")
+    try:
+        deadline = time.monotonic() + 90
+        while True:  # wait until a good part is committed (read_committed end offsets move)
+            done = sum((await end_offsets(bootstrap, [raw]))[raw].values())
+            if done >= n // 3 or time.monotonic() > deadline:
+                break
+            assert proc.poll() is None, "replay exited before it could be killed"
+            await asyncio.sleep(0.2)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "the replay finished before it was killed; feed more"
+    partial = len(await read_topic(bootstrap, raw))
+    assert 0 < partial < n
+
+    second = run_cli(*args, "--json")
+    assert second.returncode == 0, second.stderr
+    report = orjson.loads(second.stdout)
+    assert report["counts"]["replayed"] == n - partial
+
+    replayed = await read_topic(bootstrap, raw)
+    by_value = Counter(r.value for r in replayed)
+    missing = [s.value for s in sent if s.value not in by_value]
+    assert not missing, f"{len(missing)} dead letters never replayed, first {missing[:3]}"
+    assert max(by_value.values()) == 1, "a dead letter was replayed twice"
+    assert len(replayed) == n
+
+    # Key, value, timestamp and original headers kept; envelope gone; count 1; one replay id per run.
+    sent_by_value = {s.value: s for s in sent}
+    for record in replayed:
+        original = sent_by_value[record.value]
+        assert record.key == original.key and record.timestamp_ms == original.timestamp_ms
+        assert record.headers[0] == original.headers[0]  # the trace-id header
+        assert header_value(record.headers, H_REPLAY_COUNT) == b"1"
+        assert not any(k.startswith("__streams.errors.") or k == "streamer.reason" for k, _ in record.headers)
+    run_ids = {header_value(r.headers, H_REPLAY_ID) for r in replayed}
+    assert len(run_ids) == 2 and report["replay_id"].encode() in run_ids
+
+    # The group's offsets are at the end of the DLQ; a third run finds nothing to do.
+    group = replay_group_id(f"{topic_prefix}dlq", Filters(reasons=frozenset({"out_of_band"})), None)
+    ends = (await end_offsets(bootstrap, [f"{topic_prefix}dlq"]))[f"{topic_prefix}dlq"]
+    assert await committed_offsets(bootstrap, group, f"{topic_prefix}dlq", tuple(ends)) == ends
+    third = run_cli(*args, "--json")
+    assert third.returncode == 0, third.stderr
+    assert orjson.loads(third.stdout)["counts"]["examined"] == 0
+    assert len(await read_topic(bootstrap, raw)) == n
+
+    # Aborted records of the killed run exist in the log, invisible to read_committed readers.
+    log_end = sum((await end_offsets(bootstrap, [raw]))[raw].values())
+    audits = [orjson.loads(r.value or b"") for r in await read_topic(bootstrap, f"{topic_prefix}dlq.audit")]
+    assert [a["counts"]["replayed"] for a in audits] == [n - partial, 0]
+    print(
+        f"\nreplay kill -9: {n} dead letters, {partial} committed before SIGKILL, "
+        f"second run replayed {n - partial}; {len(replayed)} committed in raw, each once; "
+        f"log offsets used {log_end} (aborted records + transaction markers)"
+    )
+
+
+async def test_loop_guard_reports_and_commits_records_replayed_too_often(
+    bootstrap: str, topic_prefix: str
+) -> None:
+    await setup_topics(bootstrap, topic_prefix)
+    await feed_dlq(bootstrap, topic_prefix, 5, replay_count=0, tag="fresh")
+    await feed_dlq(bootstrap, topic_prefix, 3, replay_count=2, tag="tired")
+    args = ("replay", "--bootstrap", bootstrap, "--topic-prefix", topic_prefix, "--max-replays", "2")
+    args = (*args, "--yes", "--json")
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    counts = orjson.loads(first.stdout)["counts"]
+    assert (counts["replayed"], counts["loop_guard"]) == (5, 3)
+    assert len(counts["loop_guard_records"]) == 3
+    replayed = await read_topic(bootstrap, f"{topic_prefix}raw.prices")
+    assert sorted(r.value for r in replayed) == sorted(f"fresh-{i}".encode() for i in range(5))
+    again = orjson.loads(run_cli(*args).stdout)["counts"]
+    assert (again["examined"], again["loop_guard"]) == (0, 0)  # guarded records were committed
+
+
+async def test_dry_run_changes_nothing_on_the_broker(bootstrap: str, topic_prefix: str) -> None:
+    await setup_topics(bootstrap, topic_prefix)
+    await feed_dlq(bootstrap, topic_prefix, 30, reason="out_of_band")
+    await feed_dlq(bootstrap, topic_prefix, 10, reason="not_json", tag="nj")
+    topics = load_settings({"topic_prefix": topic_prefix}, {}).topics.all()
+    before = await end_offsets(bootstrap, topics)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        groups_before = await admin.list_consumer_groups()
+        result = run_cli(
+            "replay", "--bootstrap", bootstrap, "--topic-prefix", topic_prefix, "--dry-run", "--json"
+        )
+        assert result.returncode == 0, result.stderr
+        groups_after = await admin.list_consumer_groups()
+    finally:
+        await admin.close()
+    report = orjson.loads(result.stdout)
+    assert report["dry_run"] is True
+    assert report["counts"]["replayed"] == 40
+    assert report["counts"]["replayed_by_reason"] == {"out_of_band": 30, "not_json": 10}
+    assert len(report["would_replay"]) == 40
+    assert await end_offsets(bootstrap, topics) == before
+    assert groups_after == groups_before
+    group = replay_group_id(f"{topic_prefix}dlq", Filters(), None)
+    assert await committed_offsets(bootstrap, group, f"{topic_prefix}dlq", (0, 1)) == {0: 0, 1: 0}
+
+
+async def test_refusals_and_read_commands(bootstrap: str, topic_prefix: str, tmp_path: Path) -> None:
+    await setup_topics(bootstrap, topic_prefix)
+    await feed_dlq(bootstrap, topic_prefix, 4)
+    base = ("--bootstrap", bootstrap, "--topic-prefix", topic_prefix)
+    missing = run_cli("replay", *base, "--to", f"{topic_prefix}nope", "--yes")
+    assert missing.returncode == 1
+    assert missing.stderr.strip().count("\n") == 0 and "nope" in missing.stderr
+    no_yes = run_cli("replay", *base)
+    assert no_yes.returncode == 2 and "--yes" in no_yes.stderr
+    assert len(await read_topic(bootstrap, f"{topic_prefix}raw.prices")) == 0
+
+    shown = run_cli("show", *base, "--offset", "0", "--limit", "3", "--json")
+    assert shown.returncode == 0, shown.stderr
+    rows = orjson.loads(shown.stdout)
+    assert len(rows) == 3 and all(r["reason"] == "out_of_band" for r in rows)
+    assert rows[0]["value_encoding"] == "utf-8" and rows[0]["value"].startswith("m-")
+    stats = run_cli("stats", *base, "--json")
+    assert stats.returncode == 0, stats.stderr
+    s = orjson.loads(stats.stdout)
+    assert s["total"] == 4 and s["by_reason"] == {"out_of_band": 4}
+    assert s["by_topic"] == {f"{topic_prefix}raw.prices": 4}
+    assert s["audit"] == {"replay_runs": 0, "records_replayed": 0, "last_run_finished": None}
