@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from streamer.processor import OutMessage
 
 __all__ = ["PipelineMetrics"]
 
@@ -16,6 +19,10 @@ class PipelineMetrics:
     rejected: Counter
     batch_seconds: Histogram
     end_to_end_seconds: Histogram
+    bars: Counter
+    late: Counter
+    anomalies: Counter
+    open_windows: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> PipelineMetrics:
@@ -43,6 +50,29 @@ class PipelineMetrics:
                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
                 registry=registry,
             ),
+            bars=Counter(
+                "streamer_bars_total",
+                "Closed-window bars emitted, by output topic.",
+                ["topic"],
+                registry=registry,
+            ),
+            late=Counter(
+                "streamer_late_total",
+                "Valid events that arrived after a window they belong to had closed, by output topic.",
+                ["topic"],
+                registry=registry,
+            ),
+            anomalies=Counter(
+                "streamer_anomalies_total",
+                "Anomalies detected, by type and severity.",
+                ["type", "severity"],
+                registry=registry,
+            ),
+            open_windows=Gauge(
+                "streamer_open_windows",
+                "Open (key, window) aggregates held by this worker.",
+                registry=registry,
+            ),
         )
 
     def observe_outcomes(self, topics_outcomes: Sequence[tuple[str, str]]) -> None:
@@ -52,3 +82,14 @@ class PipelineMetrics:
             else:
                 self.messages.labels(topic, "dead_lettered").inc()
                 self.rejected.labels(outcome).inc()
+
+    def observe_derived(self, outputs: Sequence[OutMessage]) -> None:
+        """Count bars, late contributions and anomalies (type and severity are bounded enums)."""
+        for out in outputs:
+            if out.outcome == "bar":
+                self.bars.labels(out.topic).inc()
+            elif out.outcome == "late":
+                self.late.labels(out.topic).inc()
+            elif out.outcome == "anomaly" and out.value is not None:
+                record = orjson.loads(out.value)
+                self.anomalies.labels(record["type"], record["severity"]).inc()

@@ -18,6 +18,8 @@ import faust
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
+from streamer.enrichment import STALE_CLOCKS, parse_window_specs
+from streamer.errors import ConfigError
 from streamer.metrics import PipelineMetrics
 from streamer.processor import InMessage, OutMessage, Processor
 from streamer.revisions import RevisionTracker
@@ -136,58 +138,82 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         value_serializer="raw",
         allow_empty=True,
     )
-    # Series key -> the RevisionTracker's per-key state (orjson text).
-    revisions_table = app.Table(
-        "revisions", default=None, key_type=str, value_type=str, partitions=settings.partitions
+    # Co-partitioned with the raw topics: "kind/series key" -> revisions, open windows and detector state of
+    # the series (one entry, so they are written together); "__partition__/kind/N" -> watermark and keys.
+    series_table = app.Table(
+        "series", default=None, key_type=str, value_type=bytes, partitions=settings.partitions
     )
 
-    def load_revisions(key: str) -> bytes | None:
-        value = revisions_table.get(key)
-        return value.encode() if isinstance(value, str) else None
+    def load_series(key: str) -> bytes | None:
+        value = series_table.get(key)
+        return value if isinstance(value, bytes) else None
 
+    try:
+        specs = parse_window_specs(settings.window_specs)
+    except ValueError as exc:
+        raise ConfigError(f"window specs {settings.window_specs!r}: {exc}") from None
+    if settings.stale_clock not in STALE_CLOCKS:
+        raise ConfigError(
+            f"stale clock must be one of {', '.join(STALE_CLOCKS)}, got {settings.stale_clock!r}"
+        )
+    if settings.grace_ms < 0:
+        raise ConfigError(f"grace must be >= 0 ms, got {settings.grace_ms}")
     processor = Processor(
         topics=topics,
         policy=settings.policy,
         clock_ms=lambda: int(time.time() * 1000),
         revisions=RevisionTracker(),
-        load_state=load_revisions,
+        load_state=load_series,
+        window_specs=specs,
+        grace_ms=settings.grace_ms,
+        detectors_enabled=settings.detectors_enabled,
+        stale_clock=settings.stale_clock,
     )
     sender = OutputSender(settings)
 
-    def persist_revisions(stream: Any, events: Sequence[Any]) -> None:
-        """Write each changed key once per batch.
+    def persist_state(stream: Any, events: Sequence[Any]) -> None:
+        """Write each changed entry once per batch.
 
         Faust tables find a key's RocksDB and changelog partition from the stream's current event,
-        so it is set to an event of the partition the series arrived on.
+        so it is set to an event of the partition the entry belongs to. Entries of partitions without
+        an event in this batch (changed by the timer) wait for a batch that has one.
         """
-        changed = processor.take_dirty_state()
-        if not changed:
-            return
         event_of_partition = {event.message.partition: event for event in events}
-        for key, partition, state in changed:
-            event = event_of_partition.get(partition)
-            if event is not None:
-                stream._set_current_event(event)
-                revisions_table[key] = state.decode()
+        for key, partition, state in processor.take_dirty_state(event_of_partition.keys()):
+            stream._set_current_event(event_of_partition[partition])
+            series_table[key] = state
 
     @app.agent(raw_topic, name="streamer.process")
     async def process(stream: Any) -> None:
         try:
             async for events in stream.take_events(settings.batch_size, settings.batch_within_ms / 1000):
                 started = time.perf_counter()
-                outputs = processor.process([_in_message(event) for event in events])
-                await sender.send_all(outputs)
-                persist_revisions(stream, events)
+                result = processor.process([_in_message(event) for event in events])
+                await sender.send_all(result.outputs)
+                persist_state(stream, events)
                 done_s = time.time()
                 metrics.batch_seconds.observe(time.perf_counter() - started)
                 metrics.observe_outcomes(
-                    [(event.message.topic, out.outcome) for event, out in zip(events, outputs, strict=True)]
+                    [
+                        (event.message.topic, out.outcome)
+                        for event, out in zip(events, result.primary, strict=True)
+                    ]
                 )
+                metrics.observe_derived(result.derived)
+                metrics.open_windows.set(processor.open_window_count())
                 for event in events:
                     if event.message.timestamp:
                         metrics.end_to_end_seconds.observe(max(0.0, done_s - event.message.timestamp))
         finally:
             await sender.stop()
+
+    @app.timer(interval=settings.stale_tick_ms / 1000)
+    async def stale_feed_timer() -> None:
+        """Absence of events is only seen by a clock: tick the stale-feed detectors."""
+        outputs = processor.tick()
+        if outputs:
+            await sender.send_all(outputs)
+            metrics.observe_derived(outputs)
 
     async def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         processor.forget_keys()

@@ -41,6 +41,10 @@ class Settings:
     max_value_bytes: int = 64 * 1024
     max_future_ms: int = 2 * 24 * 3600 * 1000
     policy: ValidationPolicy = field(default_factory=ValidationPolicy, compare=False)
+    window_specs: str = "5m,1h,1h/5m"  # tumbling "5m", hopping "1h/5m" (1-hour windows every 5 minutes)
+    detectors_enabled: bool = True
+    stale_clock: str = "event"  # "event": partition watermark (replays); "wall": wall clock (live feeds)
+    stale_tick_ms: int = 10_000
 
     @property
     def topics(self) -> TopicNames:

@@ -41,6 +41,28 @@ __all__ = ["worker"]
     envvar="STREAMER_MAX_VALUE_BYTES",
     help="Reject larger values.",
 )
+@click.option(
+    "--windows",
+    "window_specs",
+    envvar="STREAMER_WINDOW_SPECS",
+    help='Event-time windows, comma-separated: tumbling "5m", hopping "1h/5m" [default 5m,1h,1h/5m].',
+)
+@click.option(
+    "--grace-ms", type=click.IntRange(0), envvar="STREAMER_GRACE_MS", help="Window grace [default 600000]."
+)
+@click.option(
+    "--detectors/--no-detectors",
+    "detectors_enabled",
+    default=None,
+    envvar="STREAMER_DETECTORS_ENABLED",
+    help="Run the anomaly detectors [default on].",
+)
+@click.option(
+    "--stale-clock",
+    type=click.Choice(["event", "wall"]),
+    envvar="STREAMER_STALE_CLOCK",
+    help="Clock of the stale-feed timer: partition watermark (replays) or wall clock (live) [default event].",
+)
 @click.option("--loglevel", type=click.Choice(["debug", "info", "warning", "error"]), default="warning")
 def worker(
     bootstrap: str | None,
@@ -53,6 +75,10 @@ def worker(
     batch_size: int | None,
     price_bands: str | None,
     max_value_bytes: int | None,
+    window_specs: str | None,
+    grace_ms: int | None,
+    detectors_enabled: bool | None,
+    stale_clock: str | None,
     loglevel: str,
 ) -> None:
     """Consume raw.*, publish enriched.* and dlq until stopped (SIGTERM/SIGINT stop it cleanly)."""
@@ -67,6 +93,10 @@ def worker(
         batch_size=batch_size,
         price_bands=price_bands,
         max_value_bytes=max_value_bytes,
+        window_specs=window_specs,
+        grace_ms=grace_ms,
+        detectors_enabled=detectors_enabled,
+        stale_clock=stale_clock,
     )
     from streamer.runner import run_worker
 
