@@ -179,9 +179,16 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         an event in this batch (changed by the timer) wait for a batch that has one.
         """
         event_of_partition = {event.message.partition: event for event in events}
-        for key, partition, state in processor.take_dirty_state(event_of_partition.keys()):
-            stream._set_current_event(event_of_partition[partition])
-            series_table[key] = state
+        # take_events' buffering step may be parked (waiting for this batch to be consumed) holding a
+        # new message whose event it reads from ``stream.current_event`` when it resumes: restore it, or
+        # that message is lost and an old event of this batch is processed twice.
+        current = stream.current_event
+        try:
+            for key, partition, state in processor.take_dirty_state(event_of_partition.keys()):
+                stream._set_current_event(event_of_partition[partition])
+                series_table[key] = state
+        finally:
+            stream._set_current_event(current)
 
     @app.agent(raw_topic, name="streamer.process")
     async def process(stream: Any) -> None:
