@@ -82,6 +82,26 @@ class PartitionState:
         anomalies = tuple(self.detectors.observe(key, event_ms, value, fields))
         return Observed(added, anomalies, self.tracker.watermark_ms)
 
+    def windows_of(self, event_ms: int) -> tuple[list[dict[str, Any]], int]:
+        """The windows an event belongs to (as late-record entries) and how many of them have closed."""
+        watermark_ms = self.tracker.watermark_ms
+        closed_end_ms = None if watermark_ms is None else watermark_ms - self.tracker.grace_ms
+        windows: list[dict[str, Any]] = []
+        closed = 0
+        for spec in self.tracker.specs:
+            for start_ms, end_ms in spec.windows(event_ms):
+                is_closed = closed_end_ms is not None and end_ms <= closed_end_ms
+                closed += is_closed
+                windows.append(
+                    {
+                        "window": spec.name,
+                        "window_start_ms": start_ms,
+                        "window_end_ms": end_ms,
+                        "closed": is_closed,
+                    }
+                )
+        return windows, closed
+
     def close_ready(self) -> list[ClosedBar]:
         return self.tracker.close_ready()
 

@@ -17,11 +17,12 @@ from typing import Any
 import orjson
 
 from streamer.detectors import DetectorConfig
+from streamer.detectors.base import Anomaly
 from streamer.dlq import Headers, Origin, dead_letter_headers
-from streamer.enrichment import Observed, PartitionState
+from streamer.enrichment import PartitionState
 from streamer.policy import ValidationPolicy
 from streamer.reasons import Reason
-from streamer.revisions import RevisionTracker, state_key
+from streamer.revisions import REDELIVERY, REVISION, RevisionTracker, state_key
 from streamer.topics import Kind, TopicNames
 from streamer.validation import Accepted, Rejected, validate
 from streamer.windows import ClosedBar, WindowSpec
@@ -176,40 +177,37 @@ class Processor:
         part = self._partition(kind, msg.partition)
         tracker_key = state_key(verdict)
         self._ensure_loaded(tracker_key, part)
-        repeat = self.revisions.check(verdict, msg.value)
-        if repeat is not None:
-            return self._dead_letter(msg, repeat.reason, repeat.detail)
-        self.revisions.record(verdict, msg.value)
-        observed = part.observe(verdict.key, verdict.event_time_ms, verdict.interval_ms, verdict.record)
-        self._mark_dirty(kind, msg.partition, verdict.key)
-        touched.add((kind, msg.partition))
         origin = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
+        consumed_at = f"{msg.topic}/{msg.partition}/{msg.offset}"
+        seen = self.revisions.classify(verdict, consumed_at)
+        if isinstance(seen, Rejected):
+            return self._dead_letter(msg, seen.reason, seen.detail)
+        if seen == REDELIVERY:
+            # Our own re-delivery of a record whose effects are already in the persisted state: publish it
+            # again (at least once), change nothing.
+            return self._enriched(msg, kind, verdict, origin, late=False, watermark_ms=part.watermark_ms)
+        self.revisions.record(verdict, msg.value, consumed_at)
+        self._mark_dirty(kind, msg.partition, verdict.key)
+        if seen == REVISION:
+            # The windows already hold the earlier version; adding this one would count the interval twice.
+            # Its contribution goes to `late`, so no bar changes silently.
+            windows, closed = part.windows_of(verdict.event_time_ms)
+            reason = "window_closed" if windows and closed == len(windows) else "revision"
+            late = self._late_record(kind, verdict, origin, reason, windows, part.watermark_ms)
+            derived.append(self._late(msg, verdict, late))
+            return self._enriched(msg, kind, verdict, origin, late=closed > 0, watermark_ms=part.watermark_ms)
+        observed = part.observe(verdict.key, verdict.event_time_ms, verdict.interval_ms, verdict.record)
+        touched.add((kind, msg.partition))
         windows = [
             {"window": name, "window_start_ms": start_ms, "window_end_ms": end_ms}
             for name, start_ms, end_ms in observed.added.accepted
         ]
         if observed.added.is_late:
-            late = {
-                "key": verdict.key,
-                "kind": kind.value,
-                "reason": observed.added.late[0].reason,
-                "event_time_ms": verdict.event_time_ms,
-                "grace_ms": self.grace_ms,
-                "windows": [w.to_record() for w in observed.added.late],
-                "origin": origin,
-                "record": verdict.record,
-            }
-            derived.append(
-                self._derived(
-                    self.topics.late,
-                    verdict.key,
-                    late,
-                    verdict.event_time_ms,
-                    msg.partition,
-                    "late",
-                    msg.headers,
-                )
+            late_windows = [w.to_record() for w in observed.added.late]
+            late = self._late_record(
+                kind, verdict, origin, observed.added.late[0].reason, late_windows, observed.watermark_ms
             )
+            derived.append(self._late(msg, verdict, late))
         offset_min = utc_offset_min(verdict.record)
         for anomaly in observed.anomalies:
             record = anomaly.to_record(now_ms, origin, offset_min)
@@ -220,7 +218,43 @@ class Processor:
                     self.topics.anomalies, verdict.key, record, anomaly.event_ms, msg.partition, "anomaly"
                 )
             )
-        return self._enriched(msg, kind, verdict, observed, windows, origin)
+        return self._enriched(
+            msg,
+            kind,
+            verdict,
+            origin,
+            late=observed.added.is_late,
+            watermark_ms=observed.watermark_ms,
+            windows=windows,
+            anomalies=observed.anomalies,
+        )
+
+    def _late_record(
+        self,
+        kind: Kind,
+        accepted: Accepted,
+        origin: dict[str, Any],
+        reason: str,
+        windows: list[dict[str, Any]],
+        watermark_ms: int | None,
+    ) -> dict[str, Any]:
+        return {
+            "key": accepted.key,
+            "kind": kind.value,
+            "reason": reason,
+            "event_time_ms": accepted.event_time_ms,
+            "version": accepted.version,
+            "watermark_ms": watermark_ms,
+            "grace_ms": self.grace_ms,
+            "windows": windows,
+            "origin": origin,
+            "record": accepted.record,
+        }
+
+    def _late(self, msg: InMessage, accepted: Accepted, late: dict[str, Any]) -> OutMessage:
+        return self._derived(
+            self.topics.late, accepted.key, late, accepted.event_time_ms, msg.partition, "late", msg.headers
+        )
 
     def _partition(self, kind: Kind, partition: int) -> PartitionState:
         part = self._partitions.get((kind, partition))
@@ -299,17 +333,20 @@ class Processor:
         msg: InMessage,
         kind: Kind,
         accepted: Accepted,
-        observed: Observed,
-        windows: list[dict[str, Any]],
         origin: dict[str, Any],
+        *,
+        late: bool,
+        watermark_ms: int | None,
+        windows: list[dict[str, Any]] | None = None,
+        anomalies: Sequence[Anomaly] = (),
     ) -> OutMessage:
         record = dict(accepted.record)
-        record["late"] = observed.added.is_late
+        record["late"] = late
         record["origin"] = origin
-        record["windows"] = windows
-        record["watermark_ms"] = observed.watermark_ms
-        record["anomaly_score"] = max((a.score for a in observed.anomalies), default=0.0)
-        record["anomalies"] = sorted({a.type.value for a in observed.anomalies})
+        record["windows"] = windows or []
+        record["watermark_ms"] = watermark_ms
+        record["anomaly_score"] = max((a.score for a in anomalies), default=0.0)
+        record["anomalies"] = sorted({a.type.value for a in anomalies})
         return OutMessage(
             topic=self.topics.enriched(kind),
             key=accepted.key.encode(),

@@ -8,6 +8,12 @@ digest of its normalised record. A re-sent interval is then:
 - the same version with other content: ``version_conflict`` (two different messages claim one version);
 - a lower version than the one accepted: ``stale_revision`` (including a repeat of an older version).
 
+The tracker also remembers where each accepted version was consumed (topic, partition, offset). The
+same record consumed again from the same place is not a repeat sent by the source but our own
+at-least-once re-delivery (after a crash or a rebalance, before the offset was committed):
+:meth:`RevisionTracker.classify` says ``redelivery`` and the pipeline publishes it again instead of
+dead-lettering it as a ``duplicate``.
+
 The digest is of the normalised record (sorted keys, compact JSON), so whitespace, key order, a BOM,
 ``1`` versus ``1.0`` or padding around names in the raw bytes do not turn a retry into a conflict.
 
@@ -26,7 +32,19 @@ import orjson
 from streamer.reasons import Reason
 from streamer.validation import Accepted, Rejected
 
-__all__ = ["DEFAULT_HORIZON_MS", "RevisionTracker", "content_digest", "state_key"]
+__all__ = [
+    "DEFAULT_HORIZON_MS",
+    "NEW",
+    "REDELIVERY",
+    "REVISION",
+    "RevisionTracker",
+    "content_digest",
+    "state_key",
+]
+
+NEW = "new"
+REVISION = "revision"
+REDELIVERY = "redelivery"
 
 DEFAULT_HORIZON_MS = 7 * 24 * 3600 * 1000
 _STATE_FORMAT = 1
@@ -44,14 +62,14 @@ class _Series:
     __slots__ = ("entries", "newest_ms", "starts")
 
     def __init__(self) -> None:
-        self.entries: dict[int, tuple[int, str]] = {}
+        self.entries: dict[int, tuple[int, str, str]] = {}
         self.starts: list[int] = []
         self.newest_ms: int | None = None
 
-    def put(self, start_ms: int, version: int, digest: str) -> None:
+    def put(self, start_ms: int, version: int, digest: str, origin: str) -> None:
         if start_ms not in self.entries:
             heapq.heappush(self.starts, start_ms)
-        self.entries[start_ms] = (version, digest)
+        self.entries[start_ms] = (version, digest, origin)
         if self.newest_ms is None or start_ms > self.newest_ms:
             self.newest_ms = start_ms
 
@@ -89,16 +107,24 @@ class RevisionTracker:
         ``raw_value`` is part of the call for the pipeline's convenience; the digest deliberately uses
         the normalised record instead of the raw bytes (see the module docstring).
         """
+        verdict = self.classify(accepted)
+        return verdict if isinstance(verdict, Rejected) else None
+
+    def classify(self, accepted: Accepted, origin: str = "") -> str | Rejected:
+        """:data:`NEW`, :data:`REVISION`, :data:`REDELIVERY` (the accepted version consumed again from the
+        same ``origin``), or why it must not be accepted again."""
         series = self._series.get(state_key(accepted))
         if series is None:
-            return None
+            return NEW
         known = series.entries.get(accepted.event_time_ms)
         if known is None:
-            return None
-        version, digest = known
+            return NEW
+        version, digest, seen_origin = known
         where = f"{accepted.key} at {accepted.event_time_ms} ms"
+        if origin and origin == seen_origin and accepted.version == version:
+            return REDELIVERY
         if accepted.version > version:
-            return None
+            return REVISION
         if accepted.version < version:
             return Rejected(
                 Reason.STALE_REVISION, f"version {accepted.version} < accepted version {version} for {where}"
@@ -109,13 +135,13 @@ class RevisionTracker:
             Reason.VERSION_CONFLICT, f"version {version} for {where} was accepted with other content"
         )
 
-    def record(self, accepted: Accepted, raw_value: bytes) -> None:
-        """Remember ``accepted`` (call after :meth:`check` passed) and prune its key."""
+    def record(self, accepted: Accepted, raw_value: bytes, origin: str = "") -> None:
+        """Remember ``accepted`` (after :meth:`classify`) and where it was consumed; prune its key."""
         key = state_key(accepted)
         series = self._series.get(key)
         if series is None:
             series = self._series[key] = _Series()
-        series.put(accepted.event_time_ms, accepted.version, content_digest(accepted.record))
+        series.put(accepted.event_time_ms, accepted.version, content_digest(accepted.record), origin)
         series.prune(self._horizon_ms)
         self._dirty.add(key)
 
@@ -129,7 +155,7 @@ class RevisionTracker:
     def dump_key(self, key: str) -> bytes:
         """Per-key state serialised with orjson, for a RocksDB-backed table. Unknown keys dump empty."""
         series = self._series.get(key)
-        entries = [] if series is None else [[s, v, d] for s, (v, d) in sorted(series.entries.items())]
+        entries = [] if series is None else [[s, v, d, o] for s, (v, d, o) in sorted(series.entries.items())]
         return orjson.dumps({"format": _STATE_FORMAT, "entries": entries})
 
     def load_key(self, key: str, state: bytes) -> None:
@@ -139,11 +165,13 @@ class RevisionTracker:
             if decoded.get("format") != _STATE_FORMAT:
                 raise ValueError(f"unknown revision state format {decoded.get('format')!r}")
             series = _Series()
-            for start_ms, version, digest in decoded["entries"]:
+            for entry in decoded["entries"]:
+                start_ms, version, digest, *rest = entry  # entries written before origins had 3 fields
+                origin = rest[0] if rest else ""
                 if type(start_ms) is not int or type(version) is not int or type(digest) is not str:
-                    raise ValueError(f"bad revision entry {[start_ms, version, digest]!r}")
-                series.put(start_ms, version, digest)
-        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError) as exc:
+                    raise ValueError(f"bad revision entry {entry!r}")
+                series.put(start_ms, version, digest, str(origin))
+        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"bad revision state for {key!r}: {exc}") from exc
         series.prune(self._horizon_ms)
         if series.entries:

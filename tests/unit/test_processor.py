@@ -125,3 +125,36 @@ def test_dirty_state_waits_for_a_batch_of_its_partition(prices: list[RawMessage]
     proc.process(_in(prices[:5]))
     assert proc.take_dirty_state({1}) == []
     assert len(proc.take_dirty_state({0})) == 2
+
+
+def test_a_revision_in_an_open_window_is_reported_not_counted_twice(prices: list[RawMessage]) -> None:
+    proc = _processor()
+    proc.process(_in(prices[:100]))
+    newest = orjson.loads(prices[99].value or b"")
+    newest["version"] = 2
+    newest["lmp"] = newest["lmp"] + 1000.0
+    revision = InMessage("raw.prices", 0, 100, prices[99].key, orjson.dumps(newest), [], None)
+    result = proc.process([revision])
+    (enriched,) = result.primary
+    assert enriched.outcome == "enriched" and orjson.loads(enriched.value or b"")["late"] is False
+    (late,) = [orjson.loads(o.value or b"") for o in result.derived if o.outcome == "late"]
+    assert late["reason"] == "revision" and late["version"] == 2
+    assert {w["window"] for w in late["windows"]} == {"5m", "1h", "1h/5m"}
+    # The open windows still hold only version 1: the max of no bar can include the revised price.
+    bars = [
+        orjson.loads(o.value or b"")
+        for o in proc.process(_in(prices[100:200], 101)).derived
+        if o.outcome == "bar"
+    ]
+    assert bars and all(bar["max"] < newest["lmp"] for bar in bars)
+
+
+def test_a_redelivered_record_is_published_again_and_changes_no_state(prices: list[RawMessage]) -> None:
+    proc = _processor()
+    first = proc.process(_in(prices[:50]))
+    proc.take_dirty_state()
+    again = proc.process(_in(prices[40:50], 40))  # the same offsets again, as after a crash before commit
+    assert [o.outcome for o in again.primary] == ["enriched"] * 10
+    origins = [orjson.loads(o.value or b"")["origin"] for o in again.primary]
+    assert origins == [orjson.loads(o.value or b"")["origin"] for o in first.primary[40:50]]
+    assert again.derived == [] and proc.take_dirty_state() == []

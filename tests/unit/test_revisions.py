@@ -177,7 +177,7 @@ def test_pruning_handles_out_of_order_intervals() -> None:
         offer(tracker, records[i])
     newest = accept(orjson.dumps(records[11])).event_time_ms
     state = orjson.loads(tracker.dump_key("prices/AEMO:SA1"))["entries"]
-    assert [start for start, _, _ in state] == [newest - 4 * HALF_HOUR_MS, newest]
+    assert [entry[0] for entry in state] == [newest - 4 * HALF_HOUR_MS, newest]
 
 
 def test_content_digest_ignores_key_order() -> None:
@@ -225,3 +225,52 @@ def test_price_and_load_series_with_the_same_key_are_tracked_apart() -> None:
         assert tracker.check(accepted, value) is None
         tracker.record(accepted, value)
     assert tracker.keys() == {"prices/AEMO:SA1", "load/AEMO:SA1"}
+
+
+def _sa1_price(lmp: float, version: int = 1) -> tuple[Accepted, bytes]:
+    value = orjson.dumps(
+        {
+            "market": "AEMO",
+            "node": "SA1",
+            "interval_start": "2009-01-29T13:00:00+10:00",
+            "interval_minutes": 30,
+            "lmp": lmp,
+            "currency": "AUD",
+            "version": version,
+            "source": "aemo",
+        }
+    )
+    accepted = validate(value, Kind.PRICES, ValidationPolicy(), 2_000_000_000_000)
+    assert isinstance(accepted, Accepted)
+    return accepted, value
+
+
+def test_the_same_record_consumed_again_from_the_same_offset_is_a_redelivery_not_a_duplicate() -> None:
+    from streamer.revisions import NEW, REDELIVERY, REVISION
+
+    accepted, value = _sa1_price(300.0)
+    tracker = RevisionTracker()
+    assert tracker.classify(accepted, "raw.prices/0/41") == NEW
+    tracker.record(accepted, value, "raw.prices/0/41")
+    assert tracker.classify(accepted, "raw.prices/0/41") == REDELIVERY
+    resent = tracker.classify(accepted, "raw.prices/1/7")
+    assert isinstance(resent, Rejected) and resent.reason is Reason.DUPLICATE
+    revised, _ = _sa1_price(310.0, version=2)
+    assert tracker.classify(revised, "raw.prices/0/99") == REVISION
+
+
+def test_origins_survive_dump_and_load_and_old_three_field_state_still_loads() -> None:
+    from streamer.revisions import REDELIVERY
+
+    accepted, value = _sa1_price(300.0)
+    tracker = RevisionTracker()
+    tracker.record(accepted, value, "raw.prices/0/41")
+    restored = RevisionTracker()
+    restored.load_key("prices/AEMO:SA1", tracker.dump_key("prices/AEMO:SA1"))
+    assert restored.classify(accepted, "raw.prices/0/41") == REDELIVERY
+    entries = orjson.loads(tracker.dump_key("prices/AEMO:SA1"))["entries"]
+    old = orjson.dumps({"format": 1, "entries": [entry[:3] for entry in entries]})
+    legacy = RevisionTracker()
+    legacy.load_key("prices/AEMO:SA1", old)
+    verdict = legacy.classify(accepted, "raw.prices/0/41")
+    assert isinstance(verdict, Rejected) and verdict.reason is Reason.DUPLICATE
