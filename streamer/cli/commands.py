@@ -9,10 +9,11 @@ __all__ = ["all_commands"]
 
 def all_commands() -> list[click.Command]:
     from streamer.cli.demo import demo
+    from streamer.cli.dlq import dlq
     from streamer.cli.evaluate import evaluate
     from streamer.cli.feed import feed, simulate
     from streamer.cli.kafka import kafka
     from streamer.cli.topics import topics
     from streamer.cli.worker import worker
 
-    return [demo, worker, kafka, topics, feed, simulate, evaluate]
+    return [demo, worker, kafka, topics, feed, simulate, dlq, evaluate]
