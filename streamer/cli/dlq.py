@@ -225,6 +225,9 @@ def _print_report(report: ReplayReport, max_replays: int) -> None:
             console.print(f"  {reason:<20} {n:>8,}  {bar}", markup=False)
     if report.targets:
         console.print(f"to: {', '.join(sorted(report.targets))}")
+    if report.missing_targets:
+        missing = ", ".join(sorted(report.missing_targets))
+        console.print(f"[bold red]these topics do not exist, a replay would stop there:[/] {missing}")
     counts = c.to_dict()
     console.print(
         f"filtered out: {counts['filtered_out']:,}  skipped by transform: {counts['transform_skip']:,}  "

@@ -42,15 +42,18 @@ async def read_stats(
 
 
 async def read_records(bootstrap: str, topic: str, filters: Filters, limit: int | None) -> list[DlqRecord]:
-    """Matching records in partition/offset order, at most ``limit``."""
-    found: list[DlqRecord] = []
+    """Matching records in partition/offset order, at most ``limit`` (memory: ``limit`` per partition)."""
+    found: dict[int, list[DlqRecord]] = {}
     async with DlqReader(bootstrap, topic) as reader:
         ends = await reader.end_offsets()
         start = {p: filters.start_offset(p) if filters.wants_partition(p) else ends[p] for p in ends}
         async for batch in reader.batches(start, ends):
-            found.extend(r for r in batch if filters.matches(r))
-    found.sort(key=lambda r: (r.partition, r.offset))
-    return found if limit is None else found[:limit]
+            for record in batch:
+                kept = found.setdefault(record.partition, [])
+                if (limit is None or len(kept) < limit) and filters.matches(record):
+                    kept.append(record)
+    ordered = [r for p in sorted(found) for r in sorted(found[p], key=lambda r: r.offset)]
+    return ordered if limit is None else ordered[:limit]
 
 
 async def read_audit_totals(bootstrap: str, audit_topic: str) -> dict[str, Any] | None:

@@ -92,6 +92,7 @@ class ReplayReport:
     counts: ReplayCounts = field(default_factory=ReplayCounts)
     preview: list[dict[str, Any]] = field(default_factory=list)
     targets: set[str] = field(default_factory=set)
+    missing_targets: set[str] = field(default_factory=set)
     pending: int = 0  # records in the snapshot not yet processed by this group (before the run)
     stopped_early: bool = False
     started_ms: int = 0
@@ -104,6 +105,7 @@ class ReplayReport:
             "dry_run": self.dry_run,
             "target": self.target or "origin topic",
             "target_topics": sorted(self.targets),
+            "missing_target_topics": sorted(self.missing_targets),
             "pending_before": self.pending,
             "stopped_early": self.stopped_early,
             "counts": self.counts.to_dict(),
@@ -273,9 +275,10 @@ class _Run:
             decided.append((record, decision))
             if decision.republish is not None:
                 self.report.targets.add(decision.republish.topic)
-                missing = decision.republish.topic not in self.existing
-                if missing and not self.request.dry_run:
-                    raise TopicMissingError(decision.republish.topic)
+                if decision.republish.topic not in self.existing:
+                    if not self.request.dry_run:
+                        raise TopicMissingError(decision.republish.topic)
+                    self.report.missing_targets.add(decision.republish.topic)
         if not decided:
             return 0
         if self.producer is not None:
@@ -357,7 +360,8 @@ class _Run:
                 self.in_transaction = False
                 await producer.abort_transaction()
             await producer.begin_transaction()
-            await producer.send(r.audit_topic, value=entry.to_bytes(), key=self.report.replay_id.encode())
+            # Keyed by group: the runs of one replay stay in order on one partition.
+            await producer.send(r.audit_topic, value=entry.to_bytes(), key=r.group_id.encode())
             await producer.commit_transaction()
         except KafkaError as exc:
             log.error("writing the audit record to %s failed: %s", r.audit_topic, exc)

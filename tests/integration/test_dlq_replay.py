@@ -32,7 +32,7 @@ from streamer.dlqtool.filters import Filters, replay_group_id
 from streamer.dlqtool.reader import DlqReader, committed_offsets
 from streamer.dlqtool.record import DlqRecord
 from streamer.settings import load_settings
-from tests.integration.kafka_io import REPO, Sent, produce
+from tests.integration.kafka_io import REPO, Sent, produce, read_all
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +65,14 @@ async def setup_topics(bootstrap: str, prefix: str) -> None:
 
 
 async def feed_dlq(
-    bootstrap: str, prefix: str, n: int, *, reason: str = "out_of_band", replay_count: int = 0, tag: str = "m"
+    bootstrap: str,
+    prefix: str,
+    n: int,
+    *,
+    reason: str = "out_of_band",
+    replay_count: int = 0,
+    tag: str = "m",
+    origin: str = "raw.prices",
 ) -> list[Sent]:
     """``n`` dead letters from ``raw.prices`` with unique values ``{tag}-{i}``."""
     records = []
@@ -74,7 +81,7 @@ async def feed_dlq(
         if replay_count:
             original.append((H_REPLAY_COUNT, str(replay_count).encode()))
         headers = dead_letter_headers(
-            original, reason=reason, detail="test", origin=Origin(f"{prefix}raw.prices", i % 4, i)
+            original, reason=reason, detail="test", origin=Origin(f"{prefix}{origin}", i % 4, i)
         )
         records.append((f"{prefix}dlq", f"K{i % 7}".encode(), f"{tag}-{i}".encode(), headers))
     return await produce(bootstrap, records)
@@ -160,14 +167,16 @@ async def test_sigkill_midway_then_rerun_replays_each_record_exactly_once(
     assert orjson.loads(third.stdout)["counts"]["examined"] == 0
     assert len(await read_topic(bootstrap, raw)) == n
 
-    # Aborted records of the killed run exist in the log, invisible to read_committed readers.
+    # Aborted records of the killed run stay in the log, invisible to read_committed readers only.
     log_end = sum((await end_offsets(bootstrap, [raw]))[raw].values())
+    uncommitted = await read_all(bootstrap, [raw], at_least=0, partitions=PARTITIONS)
     audits = [orjson.loads(r.value or b"") for r in await read_topic(bootstrap, f"{topic_prefix}dlq.audit")]
     assert [a["counts"]["replayed"] for a in audits] == [n - partial, 0]
     print(
         f"\nreplay kill -9: {n} dead letters, {partial} committed before SIGKILL, "
         f"second run replayed {n - partial}; {len(replayed)} committed in raw, each once; "
-        f"log offsets used {log_end} (aborted records + transaction markers)"
+        f"a read_uncommitted reader sees {len(uncommitted)} ({len(uncommitted) - n} aborted); "
+        f"log offsets used {log_end}"
     )
 
 
@@ -188,6 +197,12 @@ async def test_loop_guard_reports_and_commits_records_replayed_too_often(
     assert sorted(r.value for r in replayed) == sorted(f"fresh-{i}".encode() for i in range(5))
     again = orjson.loads(run_cli(*args).stdout)["counts"]
     assert (again["examined"], again["loop_guard"]) == (0, 0)  # guarded records were committed
+    audits = [orjson.loads(r.value or b"") for r in await read_topic(bootstrap, f"{topic_prefix}dlq.audit")]
+    assert [(a["action"], a["status"], a["counts"]["loop_guard"]) for a in audits] == [
+        ("replay", "completed", 3),
+        ("replay", "completed", 0),
+    ]
+    assert all(a["user"] and a["host"] and a["options"]["max_replays"] == 2 for a in audits)
 
 
 async def test_dry_run_changes_nothing_on_the_broker(bootstrap: str, topic_prefix: str) -> None:
@@ -229,7 +244,17 @@ async def test_refusals_and_read_commands(bootstrap: str, topic_prefix: str, tmp
     assert no_yes.returncode == 2 and "--yes" in no_yes.stderr
     assert len(await read_topic(bootstrap, f"{topic_prefix}raw.prices")) == 0
 
-    shown = run_cli("show", *base, "--offset", "0", "--limit", "3", "--json")
+    # A record whose origin topic is gone: the dry run names it, a real run refuses it.
+    await feed_dlq(bootstrap, topic_prefix, 1, reason="not_json", origin="raw.gone", tag="gone")
+    gone = ("--reason", "not_json")
+    dry = orjson.loads(run_cli("replay", *base, *gone, "--dry-run", "--json").stdout)
+    assert dry["missing_target_topics"] == [f"{topic_prefix}raw.gone"]
+    real = run_cli("replay", *base, *gone, "--yes")
+    assert real.returncode == 1 and f"{topic_prefix}raw.gone" in real.stderr
+    group = replay_group_id(f"{topic_prefix}dlq", Filters(reasons=frozenset({"not_json"})), None)
+    assert await committed_offsets(bootstrap, group, f"{topic_prefix}dlq", (0, 1)) == {0: 0, 1: 0}
+
+    shown = run_cli("show", *base, "--offset", "0", "--limit", "3", "--reason", "out_of_band", "--json")
     assert shown.returncode == 0, shown.stderr
     rows = orjson.loads(shown.stdout)
     assert len(rows) == 3 and all(r["reason"] == "out_of_band" for r in rows)
@@ -237,6 +262,6 @@ async def test_refusals_and_read_commands(bootstrap: str, topic_prefix: str, tmp
     stats = run_cli("stats", *base, "--json")
     assert stats.returncode == 0, stats.stderr
     s = orjson.loads(stats.stdout)
-    assert s["total"] == 4 and s["by_reason"] == {"out_of_band": 4}
-    assert s["by_topic"] == {f"{topic_prefix}raw.prices": 4}
-    assert s["audit"] == {"replay_runs": 0, "records_replayed": 0, "last_run_finished": None}
+    assert s["total"] == 5 and s["by_reason"] == {"out_of_band": 4, "not_json": 1}
+    assert s["by_topic"] == {f"{topic_prefix}raw.prices": 4, f"{topic_prefix}raw.gone": 1}
+    assert s["audit"]["replay_runs"] == 1 and s["audit"]["records_replayed"] == 0  # the refused run
