@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
@@ -38,15 +40,10 @@ pytestmark = pytest.mark.integration
 
 PARTITIONS = 2
 
-# The dlq group registered on the CLI, whether or not the lead registered it in commands.py yet.
-_CLI = (
-    "import sys; from streamer.cli import cli, main; from streamer.cli.dlq import dlq; "
-    "cli.add_command(dlq); sys.exit(main(sys.argv[1:]))"
-)
-
 
 def dlq_cli(*args: str) -> list[str]:
-    return [sys.executable, "-c", _CLI, "dlq", *args]
+    """``streamer dlq ...`` as a user runs it."""
+    return [sys.executable, "-m", "streamer.cli", "dlq", *args]
 
 
 def start_cli(*args: str) -> subprocess.Popen[bytes]:
@@ -265,3 +262,48 @@ async def test_refusals_and_read_commands(bootstrap: str, topic_prefix: str, tmp
     assert s["total"] == 5 and s["by_reason"] == {"out_of_band": 4, "not_json": 1}
     assert s["by_topic"] == {f"{topic_prefix}raw.prices": 4, f"{topic_prefix}raw.gone": 1}
     assert s["audit"]["replay_runs"] == 1 and s["audit"]["records_replayed"] == 0  # the refused run
+
+
+def _on_terminal(args: list[str], answer: bytes, timeout_s: float = 60) -> tuple[int, str]:
+    """Run ``args`` with a pseudo-terminal as stdin/stdout; answer the confirmation prompt."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(args, cwd=REPO, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    seen = b""
+    answered = False
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            if not answered and b"now? [y/N]" in seen:
+                os.write(master, answer)
+                answered = True
+            if proc.poll() is not None and not ready:
+                break
+        return proc.wait(timeout=30), seen.decode(errors="replace")
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+async def test_a_real_replay_asks_on_a_terminal(bootstrap: str, topic_prefix: str) -> None:
+    await setup_topics(bootstrap, topic_prefix)
+    await feed_dlq(bootstrap, topic_prefix, 3)
+    args = dlq_cli("replay", "--bootstrap", bootstrap, "--topic-prefix", topic_prefix)
+    code, output = _on_terminal(args, b"n\n")
+    assert code == 1 and "Replay 3 records now?" in output and "aborted" in output
+    assert len(await read_topic(bootstrap, f"{topic_prefix}raw.prices")) == 0
+    code, output = _on_terminal(args, b"y\n")
+    assert code == 0, output
+    assert len(await read_topic(bootstrap, f"{topic_prefix}raw.prices")) == 3
+    dry, _ = _on_terminal([*args, "--dry-run"], b"")
+    assert dry == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from streamer.cli import cli, main
+from streamer.cli import main
 from streamer.cli.dlq import dlq
 
 
@@ -37,14 +37,12 @@ def test_replay_help_lists_its_options() -> None:
     ],
 )
 def test_usage_errors_exit_2_with_one_line(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    cli.add_command(dlq)
     assert main(["dlq", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("streamer: error:")
 
 
 def test_unreachable_broker_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
-    cli.add_command(dlq)
     assert main(["dlq", "stats", "--bootstrap", "127.0.0.1:1"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "127.0.0.1:1" in err[0]
