@@ -163,7 +163,8 @@ class _Run:
         self.in_transaction = False
         self.existing: set[str] = set()
         self.pacer = _Pacer(request.rate_per_s)
-        self.matched = 0
+        self.matched = 0  # records past the filters, for --limit
+        self.to_replay = 0  # records decided for replay, for --max (counts are added per chunk)
 
     def _decide(self, record: DlqRecord) -> Decision:
         r = self.request
@@ -184,7 +185,7 @@ class _Run:
 
     def _at_limit(self) -> bool:
         r = self.request
-        if r.max_replayed is not None and self.report.counts.replayed >= r.max_replayed:
+        if r.max_replayed is not None and self.to_replay >= r.max_replayed:
             return True
         return r.limit is not None and self.matched >= r.limit
 
@@ -274,6 +275,7 @@ class _Run:
                 self.matched += 1
             decided.append((record, decision))
             if decision.republish is not None:
+                self.to_replay += 1
                 self.report.targets.add(decision.republish.topic)
                 if decision.republish.topic not in self.existing:
                     if not self.request.dry_run:

@@ -307,3 +307,25 @@ async def test_a_real_replay_asks_on_a_terminal(bootstrap: str, topic_prefix: st
     assert len(await read_topic(bootstrap, f"{topic_prefix}raw.prices")) == 3
     dry, _ = _on_terminal([*args, "--dry-run"], b"")
     assert dry == 0
+
+
+async def test_max_stops_early_and_the_next_run_continues(bootstrap: str, topic_prefix: str) -> None:
+    await setup_topics(bootstrap, topic_prefix)
+    sent = await feed_dlq(bootstrap, topic_prefix, 10)
+    args = (
+        "replay",
+        "--bootstrap",
+        bootstrap,
+        "--topic-prefix",
+        topic_prefix,
+        "--yes",
+        "--json",
+        "--max",
+        "4",
+    )
+    runs = [orjson.loads(run_cli(*args).stdout) for _ in range(4)]
+    assert [r["counts"]["replayed"] for r in runs] == [4, 4, 2, 0]
+    assert [r["stopped_early"] for r in runs] == [True, True, False, False]
+    assert len({r["group_id"] for r in runs}) == 1  # --max does not change the group
+    replayed = await read_topic(bootstrap, f"{topic_prefix}raw.prices")
+    assert sorted(r.value for r in replayed) == sorted(s.value for s in sent)
