@@ -76,7 +76,7 @@ class ReplayCounts:
 
     def add(self, record: DlqRecord, decision: Decision) -> None:
         self.counts[decision.outcome.value] += 1
-        where = f"{record.partition}@{record.offset}"
+        where = f"[{record.partition}]@{record.offset}"
         if decision.outcome is Outcome.REPLAY:
             self.replayed_reasons[record.letter.reason] += 1
         elif decision.outcome is Outcome.LOOP_GUARD:

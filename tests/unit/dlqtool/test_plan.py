@@ -94,5 +94,5 @@ def test_counts_report_positions() -> None:
         counts.add(record, decide(record, Filters(), max_replays=3, replay_id="r"))
     d = counts.to_dict()
     assert (d["examined"], d["replayed"], d["loop_guard"], d["no_origin"]) == (3, 1, 1, 1)
-    assert d["loop_guard_records"] == ["1@40"]
+    assert d["loop_guard_records"] == ["[1]@40"]
     assert d["replayed_by_reason"] == {"out_of_band": 1}
