@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from prometheus_client import CollectorRegistry
 
 from streamer.enrichment import STALE_CLOCKS, parse_window_specs
@@ -107,10 +108,39 @@ class OutputSender:
             await producer.stop()
 
 
+class _ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Consume only committed records.
+
+    ``streamer dlq replay`` re-publishes in Kafka transactions; a replay killed mid-chunk leaves aborted
+    records in the raw topics, which must never reach ``enriched``. faust-streaming 0.15.3 reads
+    read_committed only in its exactly_once mode, so the worker consumer is switched here; aiokafka
+    hands the level to its fetcher when the consumer starts.
+    """
+
+    def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._isolation_level = "read_committed"
+        return consumer
+
+
+class _ReadCommittedConsumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return _ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _ReadCommittedTransport(faust_aiokafka.Transport):
+    Consumer = _ReadCommittedConsumer
+
+
+class _ReadCommittedApp(faust.App):
+    def _new_transport(self) -> Any:
+        return _ReadCommittedTransport(self.conf.broker_consumer, self)
+
+
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
     """Build the Faust app for ``settings``. No I/O happens until a worker starts it."""
     topics = settings.topics
-    app = faust.App(
+    app = _ReadCommittedApp(
         settings.app_id,
         broker=_broker_urls(settings.bootstrap),
         store="rocksdb://",
