@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
@@ -13,7 +14,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from streamer.errors import BrokerError
 from streamer.settings import Settings
 
-__all__ = ["TopicPlan", "create_topics", "existing_topics", "plan_topics"]
+__all__ = ["TopicPlan", "admin_client", "create_topics", "existing_topics", "plan_topics"]
 
 log = logging.getLogger(__name__)
 
@@ -38,36 +39,48 @@ def plan_topics(settings: Settings) -> list[TopicPlan]:
     return plan
 
 
-async def create_topics(settings: Settings, plan: Iterable[TopicPlan] | None = None) -> dict[str, str]:
-    """Create missing topics. Returns ``{topic: "created" | "exists"}``; raises BrokerError otherwise."""
-    wanted = list(plan if plan is not None else plan_topics(settings))
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, request_timeout_ms=30000)
+@contextlib.asynccontextmanager
+async def admin_client(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client, closed on exit; an unreachable broker is a one-line BrokerError."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
     try:
         await admin.start()
     except KafkaConnectionError as exc:
-        raise BrokerError(f"cannot reach Kafka at {settings.bootstrap}: {exc}") from None
+        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from None
     try:
-        new = [
-            NewTopic(name, partitions, settings.replication_factor, topic_configs=config)
-            for name, partitions, config in wanted
-        ]
-        response = await admin.create_topics(new, timeout_ms=30000)
-        outcome: dict[str, str] = {}
-        for entry in response.topic_errors:
-            name, code = entry[0], entry[1]
-            if code == 0:
-                outcome[name] = "created"
-            elif code == _TOPIC_ALREADY_EXISTS:
-                outcome[name] = "exists"
-            else:
-                message = entry[2] if len(entry) > 2 else ""
-                raise BrokerError(f"creating topic {name!r} failed with error code {code}: {message}")
-        await _wait_for_leaders(admin, [name for name, _, _ in wanted])
-        return outcome
-    except KafkaError as exc:
-        raise BrokerError(f"creating topics on {settings.bootstrap} failed: {exc}") from None
+        yield admin
     finally:
         await admin.close()
+
+
+async def create_topics(settings: Settings, plan: Iterable[TopicPlan] | None = None) -> dict[str, str]:
+    """Create missing topics. Returns ``{topic: "created" | "exists"}``; raises BrokerError otherwise."""
+    wanted = list(plan if plan is not None else plan_topics(settings))
+    async with admin_client(settings.bootstrap) as admin:
+        try:
+            return await _create(admin, settings, wanted)
+        except KafkaError as exc:
+            raise BrokerError(f"creating topics on {settings.bootstrap} failed: {exc}") from None
+
+
+async def _create(admin: AIOKafkaAdminClient, settings: Settings, wanted: list[TopicPlan]) -> dict[str, str]:
+    new = [
+        NewTopic(name, partitions, settings.replication_factor, topic_configs=config)
+        for name, partitions, config in wanted
+    ]
+    response = await admin.create_topics(new, timeout_ms=30000)
+    outcome: dict[str, str] = {}
+    for entry in response.topic_errors:
+        name, code = entry[0], entry[1]
+        if code == 0:
+            outcome[name] = "created"
+        elif code == _TOPIC_ALREADY_EXISTS:
+            outcome[name] = "exists"
+        else:
+            message = entry[2] if len(entry) > 2 else ""
+            raise BrokerError(f"creating topic {name!r} failed with error code {code}: {message}")
+    await _wait_for_leaders(admin, [name for name, _, _ in wanted])
+    return outcome
 
 
 async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float = 30.0) -> None:
@@ -89,12 +102,5 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeou
 
 
 async def existing_topics(bootstrap: str) -> set[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
-    try:
-        await admin.start()
-    except KafkaConnectionError as exc:
-        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from None
-    try:
+    async with admin_client(bootstrap) as admin:
         return set(await admin.list_topics())
-    finally:
-        await admin.close()

@@ -15,14 +15,17 @@ __all__ = ["cli", "main", "run"]
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="streamer")
-@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+@click.option("-v", "--verbose", count=True, help="Log to stderr (-v warnings, -vv info, -vvv debug).")
 def cli(verbose: int) -> None:
     """Validate, window and watch energy-market telemetry on Kafka.
 
     Every rejected message goes to the dead-letter topic, byte for byte, with its reason.
     """
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Quiet by default: a failure is reported as one stderr line by main(), and client libraries
+    # (aiokafka logs every refused connection) would otherwise bury it. force=True binds the handler
+    # to the current stderr on every call.
+    level = {0: logging.CRITICAL, 1: logging.WARNING, 2: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
 
 
 def _register() -> None:

@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
+from streamer.admin import admin_client
 from streamer.dlqtool.record import DlqRecord
 from streamer.errors import BrokerError, TopicMissingError
 
@@ -112,21 +112,15 @@ class DlqReader:
 
 async def topic_partitions(bootstrap: str, topic: str) -> tuple[int, ...]:
     """The partition numbers of ``topic``; TopicMissingError when it does not exist."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
-    try:
-        await admin.start()
-    except KafkaConnectionError as exc:
-        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from None
-    try:
-        # Listing first: a metadata request naming a missing topic may auto-create it on brokers
-        # with auto.create.topics.enable=true.
-        if topic not in await admin.list_topics():
-            raise TopicMissingError(topic)
-        described = await admin.describe_topics([topic])
-    except KafkaError as exc:
-        raise BrokerError(f"describing topic {topic!r} failed: {exc}") from None
-    finally:
-        await admin.close()
+    async with admin_client(bootstrap) as admin:
+        try:
+            # Listing first: a metadata request naming a missing topic may auto-create it on brokers
+            # with auto.create.topics.enable=true.
+            if topic not in await admin.list_topics():
+                raise TopicMissingError(topic)
+            described = await admin.describe_topics([topic])
+        except KafkaError as exc:
+            raise BrokerError(f"describing topic {topic!r} failed: {exc}") from None
     found = [t for t in described if t["topic"] == topic and t["error_code"] == 0]
     if not found:
         raise TopicMissingError(topic)
@@ -140,14 +134,9 @@ async def committed_offsets(
 
     Retries retriable errors: on a fresh broker the group coordinator (``__consumer_offsets``) is
     created on first use and is unavailable for a few seconds."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
-    try:
-        await admin.start()
-    except KafkaConnectionError as exc:
-        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from None
     tps = [TopicPartition(topic, p) for p in partitions]
     deadline = time.monotonic() + timeout_s
-    try:
+    async with admin_client(bootstrap) as admin:
         while True:
             try:
                 found = await admin.list_consumer_group_offsets(group_id, partitions=tps)
@@ -157,6 +146,4 @@ async def committed_offsets(
                     raise BrokerError(f"reading the offsets of group {group_id!r} failed: {exc}") from None
                 log.info("reading the offsets of group %s: %s; retrying", group_id, exc)
                 await asyncio.sleep(0.5)
-    finally:
-        await admin.close()
     return {p: max(0, found[tp].offset) if tp in found else 0 for tp, p in zip(tps, partitions, strict=True)}
