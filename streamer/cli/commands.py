@@ -8,6 +8,7 @@ __all__ = ["all_commands"]
 
 
 def all_commands() -> list[click.Command]:
+    from streamer.cli.bench import bench
     from streamer.cli.demo import demo
     from streamer.cli.dlq import dlq
     from streamer.cli.evaluate import evaluate
@@ -16,4 +17,4 @@ def all_commands() -> list[click.Command]:
     from streamer.cli.topics import topics
     from streamer.cli.worker import worker
 
-    return [demo, worker, kafka, topics, feed, simulate, dlq, evaluate]
+    return [demo, worker, kafka, topics, feed, simulate, dlq, evaluate, bench]
