@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from faust.transport.drivers import aiokafka as faust_aiokafka
+from aiokafka import AIOKafkaProducer
+from faust import streams as faust_streams
 from prometheus_client import CollectorRegistry
 
 from streamer.enrichment import STALE_CLOCKS, parse_window_specs
@@ -26,6 +26,7 @@ from streamer.processor import InMessage, OutMessage, Processor
 from streamer.revisions import RevisionTracker
 from streamer.settings import Settings
 from streamer.topics import Kind
+from streamer.worker_consumer import StreamerApp
 
 __all__ = ["create_app"]
 
@@ -108,39 +109,10 @@ class OutputSender:
             await producer.stop()
 
 
-class _ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Consume only committed records.
-
-    ``streamer dlq replay`` re-publishes in Kafka transactions; a replay killed mid-chunk leaves aborted
-    records in the raw topics, which must never reach ``enriched``. faust-streaming 0.15.3 reads
-    read_committed only in its exactly_once mode, so the worker consumer is switched here; aiokafka
-    hands the level to its fetcher when the consumer starts.
-    """
-
-    def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
-        consumer = super()._create_worker_consumer(transport)
-        consumer._isolation_level = "read_committed"
-        return consumer
-
-
-class _ReadCommittedConsumer(faust_aiokafka.Consumer):
-    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
-        return _ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-
-class _ReadCommittedTransport(faust_aiokafka.Transport):
-    Consumer = _ReadCommittedConsumer
-
-
-class _ReadCommittedApp(faust.App):
-    def _new_transport(self) -> Any:
-        return _ReadCommittedTransport(self.conf.broker_consumer, self)
-
-
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
     """Build the Faust app for ``settings``. No I/O happens until a worker starts it."""
     topics = settings.topics
-    app = _ReadCommittedApp(
+    app = StreamerApp(
         settings.app_id,
         broker=_broker_urls(settings.bootstrap),
         store="rocksdb://",
@@ -162,6 +134,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         value_serializer="raw",
         allow_empty=True,
     )
+    app.guard(frozenset(topics.raw(kind) for kind in Kind))
     # Co-partitioned with the raw topics: "kind/series key" -> revisions, open windows and detector state of
     # the series (one entry, so they are written together); "__partition__/kind/N" -> watermark and keys.
     # The App's ``rocksdb_options`` never reach the store (its OPTIONS files showed Faust's defaults: 64 MiB
@@ -182,7 +155,19 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     )
 
     def load_series(key: str) -> bytes | None:
-        value = series_table.get(key)
+        """Read an entry whatever partition it is on.
+
+        Faust's RocksDB store reads only the current event's partition DB when there is a current
+        event, and the event current in this task may be of another partition than the key's: after a
+        restart or rebalance such a key would read as missing and start from empty state. With no
+        current event the store looks the key up in every partition DB. Only the context variable is
+        cleared; ``stream.current_event``, which take_events relies on, is left alone.
+        """
+        token = faust_streams._current_event.set(None)
+        try:
+            value = series_table.get(key)
+        finally:
+            faust_streams._current_event.reset(token)
         return value if isinstance(value, bytes) else None
 
     try:
@@ -235,6 +220,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
                 result = processor.process([_in_message(event) for event in events])
                 await sender.send_all(result.outputs)
                 persist_state(stream, events)
+                for event in events:  # only now may take_events' acks commit these offsets
+                    app.mark_processed(event.message.topic, event.message.partition, event.message.offset)
                 done_s = time.time()
                 metrics.batch_seconds.observe(time.perf_counter() - started)
                 metrics.observe_outcomes(
