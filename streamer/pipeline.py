@@ -26,7 +26,7 @@ from streamer.processor import InMessage, OutMessage, Processor
 from streamer.revisions import RevisionTracker
 from streamer.settings import Settings
 from streamer.topics import Kind
-from streamer.worker_consumer import StreamerApp
+from streamer.worker_consumer import OffsetGapGuard, StreamerApp
 
 __all__ = ["create_app"]
 
@@ -212,10 +212,19 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         finally:
             stream._set_current_event(current)
 
+    gap_guard = OffsetGapGuard(app)
+
+    @app.timer(1.0)
+    async def reseek_stuck_partitions() -> None:
+        await gap_guard.reseek_stuck()
+
     @app.agent(raw_topic, name="streamer.process")
     async def process(stream: Any) -> None:
         try:
-            async for events in stream.take_events(settings.batch_size, settings.batch_within_ms / 1000):
+            async for batch in stream.take_events(settings.batch_size, settings.batch_within_ms / 1000):
+                events = await gap_guard.admit(list(batch))
+                if not events:
+                    continue
                 started = time.perf_counter()
                 result = processor.process([_in_message(event) for event in events])
                 await sender.send_all(result.outputs)
@@ -248,6 +257,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
 
     async def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         processor.forget_keys()
+        gap_guard.reset()
 
     app.on_partitions_assigned.connect(on_assigned)
 

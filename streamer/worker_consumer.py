@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 import faust
@@ -23,7 +25,9 @@ from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode.utils.futures import notify
 
-__all__ = ["StreamerApp"]
+__all__ = ["OffsetGapGuard", "StreamerApp"]
+
+log = logging.getLogger(__name__)
 
 
 class _ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -82,3 +86,78 @@ class StreamerApp(faust.App):
 
     def _new_transport(self) -> Any:
         return _StreamerTransport(self.conf.broker_consumer, self)
+
+
+class OffsetGapGuard:
+    """Hands the pipeline each raw partition's records in offset order, without holes.
+
+    Faust's fetch loop records the offset of every message it passes on, also of the ones its stream
+    then skips during a rebalance (old generation, flow stopped). After the recovery seek back to the
+    committed offset, the re-fetched copies are below that read offset and are dropped ("DROPPED
+    MESSAGE ROFF"): the skipped run would never be processed by this worker. The guard notices the
+    hole (a record beyond the next expected offset), holds that partition's records back and seeks to
+    the expected offset, so the run is fetched again. A hole that comes back after the seek with the
+    same first offset is a real one (a transaction marker under read_committed) and is accepted.
+    """
+
+    RESEEK_AFTER_S = 2.0
+
+    def __init__(self, app: faust.App) -> None:
+        self._app = app
+        self._next: dict[Any, int] = {}
+        # tp -> (expected offset, first offset after the hole, highest offset seen since)
+        self._waiting: dict[Any, tuple[int, int, int]] = {}
+        self._sought_at: dict[Any, float] = {}
+
+    async def _seek(self, tp: Any, offset: int) -> None:
+        self._sought_at[tp] = time.monotonic()
+        await self._app.consumer.seek(tp, offset)
+
+    async def reseek_stuck(self) -> None:
+        """Seek again for partitions still waiting: records of a fetch that was under way during the
+        seek can move Faust's read offset past the re-fetched run once more."""
+        now = time.monotonic()
+        for tp, (expected, _first_after, _highest) in list(self._waiting.items()):
+            if now - self._sought_at.get(tp, 0.0) >= self.RESEEK_AFTER_S:
+                log.warning("%s: still waiting for offset %d; seeking again", tp, expected)
+                await self._seek(tp, expected)
+
+    def reset(self) -> None:
+        """After a (re)assignment the committed offsets are the reference again."""
+        self._next.clear()
+        self._waiting.clear()
+        self._sought_at.clear()
+
+    def _expected(self, tp: Any) -> int | None:
+        expected: int | None = self._next.get(tp)
+        if expected is None:
+            committed = getattr(self._app.consumer, "_committed_offset", {}).get(tp)
+            expected = committed if isinstance(committed, int) and committed >= 0 else None
+        return expected
+
+    async def admit(self, events: list[Any]) -> list[Any]:
+        admitted: list[Any] = []
+        for event in events:
+            tp, offset = event.message.tp, event.message.offset
+            waiting = self._waiting.get(tp)
+            if waiting is not None:
+                expected, first_after, highest = waiting
+                if offset == first_after and highest > first_after:
+                    log.warning("%s: offsets %d..%d do not exist; going on", tp, expected, first_after - 1)
+                    del self._waiting[tp]
+                elif offset != expected:
+                    self._waiting[tp] = (expected, first_after, max(highest, offset))
+                    continue  # a stale record from before the seek: it will come again
+                else:
+                    del self._waiting[tp]
+            want = self._expected(tp)
+            if want is not None and offset > want:
+                log.warning(
+                    "%s: got offset %d, expected %d; seeking back to re-read the hole", tp, offset, want
+                )
+                self._waiting[tp] = (want, offset, offset)
+                await self._seek(tp, want)
+                continue
+            admitted.append(event)
+            self._next[tp] = max(offset + 1, self._next.get(tp, 0))
+        return admitted

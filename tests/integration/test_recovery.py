@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from aiokafka.structs import ConsumerRecord
 
@@ -177,6 +178,17 @@ async def test_sigkilled_worker_restarted_on_its_data_dir_emits_the_same_bars(
         records = await await_bars(bootstrap, topic_prefix, expected, [second])
     finally:
         kill(second)
+    enriched = await read_all(
+        bootstrap,
+        [f"{topic_prefix}enriched.prices", f"{topic_prefix}enriched.load"],
+        at_least=0,
+        partitions=PARTITIONS,
+    )
+    for kind in ("prices", "load"):
+        seen = {orjson.loads(r.value)["origin"]["offset"] for r in enriched if r.topic.endswith(f".{kind}")}
+        sent = sum(1 for m in messages if m.kind.value == kind)
+        lost = sorted(set(range(sent)) - seen)
+        assert not lost, f"raw.{kind} offsets never processed after the restart: {lost[:10]}... ({len(lost)})"
     repeats = assert_same_bars(records, expected)
     print(
         f"\nrecovery/kill -9: killed after {len(partial)} of {len(expected)} bars;",
@@ -209,6 +221,17 @@ async def test_worker_on_an_empty_data_dir_rebuilds_state_from_the_changelog(
         log = log_of(fresh_dir).read_text(errors="replace")
     finally:
         kill(second)
+    enriched = await read_all(
+        bootstrap,
+        [f"{topic_prefix}enriched.prices", f"{topic_prefix}enriched.load"],
+        at_least=0,
+        partitions=PARTITIONS,
+    )
+    for kind in ("prices", "load"):
+        seen = {orjson.loads(r.value)["origin"]["offset"] for r in enriched if r.topic.endswith(f".{kind}")}
+        sent = sum(1 for m in messages if m.kind.value == kind)
+        lost = sorted(set(range(sent)) - seen)
+        assert not lost, f"raw.{kind} offsets never processed after the restart: {lost[:10]}... ({len(lost)})"
     repeats = assert_same_bars(records, expected)
     changelog = f"{topic_prefix}app-series-changelog"
     # The first restore of the partition on the empty data dir reads its changelog from the start.
