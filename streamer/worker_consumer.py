@@ -97,7 +97,8 @@ class OffsetGapGuard:
     MESSAGE ROFF"): the skipped run would never be processed by this worker. The guard notices the
     hole (a record beyond the next expected offset), holds that partition's records back and seeks to
     the expected offset, so the run is fetched again. A hole that comes back after the seek with the
-    same first offset is a real one (a transaction marker under read_committed) and is accepted.
+    same first offset after the seek is a real one (a transaction marker under read_committed) and
+    is accepted.
     """
 
     RESEEK_AFTER_S = 2.0
@@ -105,7 +106,7 @@ class OffsetGapGuard:
     def __init__(self, app: faust.App) -> None:
         self._app = app
         self._next: dict[Any, int] = {}
-        # tp -> (expected offset, first offset after the hole, highest offset seen since)
+        # tp -> (expected offset, first offset after the hole, times that first offset was seen)
         self._waiting: dict[Any, tuple[int, int, int]] = {}
         self._sought_at: dict[Any, float] = {}
 
@@ -117,7 +118,7 @@ class OffsetGapGuard:
         """Seek again for partitions still waiting: records of a fetch that was under way during the
         seek can move Faust's read offset past the re-fetched run once more."""
         now = time.monotonic()
-        for tp, (expected, _first_after, _highest) in list(self._waiting.items()):
+        for tp, (expected, _first_after, _seen) in list(self._waiting.items()):
             if now - self._sought_at.get(tp, 0.0) >= self.RESEEK_AFTER_S:
                 log.warning("%s: still waiting for offset %d; seeking again", tp, expected)
                 await self._seek(tp, expected)
@@ -141,12 +142,14 @@ class OffsetGapGuard:
             tp, offset = event.message.tp, event.message.offset
             waiting = self._waiting.get(tp)
             if waiting is not None:
-                expected, first_after, highest = waiting
-                if offset == first_after and highest > first_after:
-                    log.warning("%s: offsets %d..%d do not exist; going on", tp, expected, first_after - 1)
+                expected, first_after, seen = waiting
+                if offset == first_after and seen >= 1:
+                    # Fetched again from the expected offset, the first record is the same one: the
+                    # hole is real (offsets of transaction markers are never delivered).
+                    log.info("%s: offsets %d..%d hold no records; going on", tp, expected, first_after - 1)
                     del self._waiting[tp]
+                    self._next[tp] = first_after
                 elif offset != expected:
-                    self._waiting[tp] = (expected, first_after, max(highest, offset))
                     continue  # a stale record from before the seek: it will come again
                 else:
                     del self._waiting[tp]
@@ -155,7 +158,7 @@ class OffsetGapGuard:
                 log.warning(
                     "%s: got offset %d, expected %d; seeking back to re-read the hole", tp, offset, want
                 )
-                self._waiting[tp] = (want, offset, offset)
+                self._waiting[tp] = (want, offset, 1)
                 await self._seek(tp, want)
                 continue
             admitted.append(event)
