@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from streamer.reasons import Reason
 from streamer.revisions import RevisionTracker, content_digest
 from streamer.topics import Kind
 from streamer.validation import Accepted, Rejected, validate
+from tests.realdata import aemo_price_records
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 NEM = timezone(timedelta(hours=10))
@@ -23,25 +23,7 @@ HALF_HOUR_MS = 1_800_000
 
 
 def aemo_records(month: str = "200901", limit: int | None = None) -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = []
-    with (DATA / "aemo_sa1" / f"DATA{month}_SA1.csv").open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            end = datetime.strptime(row["SETTLEMENTDATE"], "%Y/%m/%d %H:%M:%S").replace(tzinfo=NEM)
-            records.append(
-                {
-                    "market": "AEMO",
-                    "node": row["REGION"],
-                    "interval_start": (end - timedelta(minutes=30)).isoformat(),
-                    "interval_minutes": 30,
-                    "lmp": float(row["RRP"]),
-                    "currency": "AUD",
-                    "version": 1,
-                    "source": "aemo-dispatch",
-                }
-            )
-            if limit is not None and len(records) == limit:
-                break
-    return records
+    return aemo_price_records(month, stop=limit)
 
 
 def accept(raw: bytes) -> Accepted:

@@ -14,6 +14,7 @@ from streamer.policy import Band, ValidationPolicy
 from streamer.reasons import Reason
 from streamer.topics import Kind
 from streamer.validation import DAY_MS, MAX_DEPTH, Accepted, Rejected, validate
+from tests.realdata import nyiso_price_records
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 NEM = timezone(timedelta(hours=10))
@@ -83,30 +84,7 @@ def gas_message(day: str, price: str) -> bytes:
 
 
 def nyiso_records() -> list[dict[str, Any]]:
-    """NYISO zonal LBMP: the published congestion has the opposite sign of LMP's congestion term."""
-    path = DATA / "pyiso" / "nyiso_lmp.csv"
-    text = path.read_text().lstrip("\n")
-    records = []
-    for row in csv.reader(text.splitlines()[1:]):
-        stamp, name, _ptid, lbmp, losses, congestion = row
-        when = datetime.strptime(stamp, "%m/%d/%Y %H:%M:%S").replace(tzinfo=EASTERN_WINTER)
-        lmp, loss, published = float(lbmp), float(losses), float(congestion)
-        records.append(
-            {
-                "market": "NYISO",
-                "node": name,
-                "interval_start": when.isoformat(),
-                "interval_minutes": 15,
-                "lmp": lmp,
-                "energy": round(lmp - loss + published, 2),
-                "congestion": -published,
-                "loss": loss,
-                "currency": "USD",
-                "version": 1,
-                "source": "nyiso-rt",
-            }
-        )
-    return records
+    return nyiso_price_records()
 
 
 def price(**changes: Any) -> dict[str, Any]:

@@ -6,9 +6,7 @@ against real NYISO rows (the only real rows with all three LMP components) and t
 
 from __future__ import annotations
 
-import csv
 import random
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
@@ -17,6 +15,7 @@ import pytest
 from streamer.feeds.corrupt import ACCEPTED, CORRUPT, TOLERATED, CorruptCase
 from streamer.policy import ValidationPolicy
 from streamer.validation import Accepted, Rejected, validate
+from tests.realdata import nyiso_price_records
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 NOW_MS = 1_900_200_000_000
@@ -28,27 +27,7 @@ DESIGN_EXAMPLE = (
 
 
 def nyiso_messages() -> list[bytes]:
-    rows = (DATA / "pyiso" / "nyiso_lmp.csv").read_text().lstrip("\n").splitlines()[1:]
-    eastern = timezone(timedelta(hours=-5))
-    out = []
-    for stamp, name, _ptid, lbmp, losses, congestion in csv.reader(rows):
-        when = datetime.strptime(stamp, "%m/%d/%Y %H:%M:%S").replace(tzinfo=eastern)
-        lmp, loss, published = float(lbmp), float(losses), float(congestion)
-        record = {
-            "market": "NYISO",
-            "node": name,
-            "interval_start": when.isoformat(),
-            "interval_minutes": 15,
-            "lmp": lmp,
-            "energy": round(lmp - loss + published, 2),
-            "congestion": -published,
-            "loss": loss,
-            "currency": "USD",
-            "version": 1,
-            "source": "nyiso-rt",
-        }
-        out.append(orjson.dumps(record))
-    return out
+    return [orjson.dumps(record) for record in nyiso_price_records()]
 
 
 BASES = [DESIGN_EXAMPLE, *nyiso_messages()]

@@ -17,6 +17,7 @@ from streamer.reasons import Reason
 from streamer.schemas import ADDED_FIELDS, OPTIONAL_FIELDS, REQUIRED_FIELDS
 from streamer.topics import Kind
 from streamer.validation import Accepted, Rejected, validate
+from tests.realdata import EASTERN_WINTER, aemo_price_records, nyiso_price_records
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 POLICY = ValidationPolicy()
@@ -27,42 +28,9 @@ FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 
 def real_messages() -> dict[Kind, list[dict[str, Any]]]:
     """A few valid records per kind from the real files (AEMO SA1, EKPC load, Henry Hub, NYISO)."""
-    prices: list[dict[str, Any]] = []
-    with (DATA / "aemo_sa1" / "DATA200901_SA1.csv").open(newline="") as handle:
-        for row in list(csv.DictReader(handle))[1300:1340]:  # the Jan 2009 heatwave, cap-level prices
-            end = datetime.strptime(row["SETTLEMENTDATE"], "%Y/%m/%d %H:%M:%S").replace(tzinfo=NEM)
-            prices.append(
-                {
-                    "market": "AEMO",
-                    "node": row["REGION"],
-                    "interval_start": (end - timedelta(minutes=30)).isoformat(),
-                    "interval_minutes": 30,
-                    "lmp": float(row["RRP"]),
-                    "currency": "AUD",
-                    "version": 1,
-                    "source": "aemo-dispatch",
-                }
-            )
-    nyiso = (DATA / "pyiso" / "nyiso_lmp.csv").read_text().lstrip("\n").splitlines()[1:6]
-    eastern = timezone(timedelta(hours=-5))
-    for stamp, name, _ptid, lbmp, losses, congestion in csv.reader(nyiso):
-        when = datetime.strptime(stamp, "%m/%d/%Y %H:%M:%S").replace(tzinfo=eastern)
-        lmp, loss, published = float(lbmp), float(losses), float(congestion)
-        prices.append(
-            {
-                "market": "NYISO",
-                "node": name,
-                "interval_start": when.isoformat(),
-                "interval_minutes": 15,
-                "lmp": lmp,
-                "energy": round(lmp - loss + published, 2),
-                "congestion": -published,
-                "loss": loss,
-                "currency": "USD",
-                "version": 2,
-                "source": "nyiso-rt",
-            }
-        )
+    # The Jan 2009 heatwave (cap-level prices), and NYISO rows with all three components.
+    prices = aemo_price_records("200901", 1300, 1340) + nyiso_price_records(version=2)[:5]
+    eastern = EASTERN_WINTER
     loads: list[dict[str, Any]] = []
     with (DATA / "pjm_hourly_kaggle" / "EKPC_hourly.csv").open(newline="") as handle:
         for row in list(csv.DictReader(handle))[:20]:  # 31-12-2013: winter, EST
