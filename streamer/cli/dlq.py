@@ -7,12 +7,13 @@ Thin: parses flags into :class:`~streamer.dlqtool.filters.Filters` and a
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
-from typing import Any, TypeVar
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar, cast
 
 import click
 from rich.console import Console
@@ -40,7 +41,16 @@ __all__ = ["dlq"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Settings and record filters built from the shared flags."""
+
+    settings: Settings
+    filters: Filters
+
+
 def _filter_options(func: F) -> F:
+    """The selection flags shared by every verb, handed to the command as one ``selection``."""
     options = [
         click.option("--reason", "reasons", multiple=True, help="Only this reject reason (repeatable)."),
         click.option(
@@ -57,9 +67,27 @@ def _filter_options(func: F) -> F:
         bootstrap_option,
         prefix_option,
     ]
+
+    @functools.wraps(func)
+    def with_selection(
+        *,
+        reasons: tuple[str, ...],
+        topics: tuple[str, ...],
+        since: str | None,
+        until: str | None,
+        offset: str | None,
+        bootstrap: str | None,
+        topic_prefix: str | None,
+        **rest: Any,
+    ) -> Any:
+        settings = settings_from(bootstrap=bootstrap, topic_prefix=topic_prefix)
+        selection = Selection(settings, _filters(settings, reasons, topics, since, until, offset))
+        return func(selection=selection, **rest)
+
+    wrapped: Any = with_selection
     for option in reversed(options):
-        func = option(func)
-    return func
+        wrapped = option(wrapped)
+    return cast(F, wrapped)
 
 
 def _when(text: str | None, name: str, now_ms: int) -> TimeBound | None:
@@ -132,19 +160,12 @@ _BUCKETS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000, "6h": 
 )
 @json_option
 def stats(
-    reasons: tuple[str, ...],
-    topics: tuple[str, ...],
-    since: str | None,
-    until: str | None,
-    offset: str | None,
-    bootstrap: str | None,
-    topic_prefix: str | None,
+    selection: Selection,
     bucket: str,
     as_json: bool,
 ) -> None:
     """Counts by reason, origin topic and time bucket; oldest, newest and replayed records."""
-    settings = settings_from(bootstrap=bootstrap, topic_prefix=topic_prefix)
-    filters = _filters(settings, reasons, topics, since, until, offset)
+    settings, filters = selection.settings, selection.filters
     names = settings.topics
     with _progress("reading dlq", enabled=not as_json) as progress:
         result = asyncio.run(read_stats(settings.bootstrap, names.dlq, filters, _BUCKETS[bucket], progress))
@@ -187,19 +208,12 @@ def _print_record(console: Console, record: DlqRecord) -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Show at most N.")
 @json_option
 def show(
-    reasons: tuple[str, ...],
-    topics: tuple[str, ...],
-    since: str | None,
-    until: str | None,
-    offset: str | None,
-    bootstrap: str | None,
-    topic_prefix: str | None,
+    selection: Selection,
     limit: int,
     as_json: bool,
 ) -> None:
     """Records with decoded headers; payloads as text when UTF-8, otherwise as hex."""
-    settings = settings_from(bootstrap=bootstrap, topic_prefix=topic_prefix)
-    filters = _filters(settings, reasons, topics, since, until, offset)
+    settings, filters = selection.settings, selection.filters
     records = asyncio.run(read_records(settings.bootstrap, settings.topics.dlq, filters, limit))
     if as_json:
         emit_json([r.to_dict() for r in records])
@@ -278,13 +292,7 @@ def _print_report(report: ReplayReport, max_replays: int) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (required when not on a terminal).")
 @json_option
 def replay(
-    reasons: tuple[str, ...],
-    topics: tuple[str, ...],
-    since: str | None,
-    until: str | None,
-    offset: str | None,
-    bootstrap: str | None,
-    topic_prefix: str | None,
+    selection: Selection,
     limit: int | None,
     to_topic: str | None,
     dry_run: bool,
@@ -302,8 +310,7 @@ def replay(
     replays nothing twice, and an interrupted run resumes where it stopped. Each real run writes
     one record to dlq.audit.
     """
-    settings = settings_from(bootstrap=bootstrap, topic_prefix=topic_prefix)
-    filters = _filters(settings, reasons, topics, since, until, offset)
+    settings, filters = selection.settings, selection.filters
     names = settings.topics
     try:
         transform = load_transform(transform_spec) if transform_spec is not None else None
