@@ -68,6 +68,7 @@ class PartitionState:
         self.detectors = DetectorSet.for_kind(kind, detector_config) if detectors_enabled else DetectorSet([])
         self.keys: set[str] = set()
         self._keys_changed = False
+        self.next_offset: int | None = None  # the raw partition's offset after the last record processed
 
     @property
     def watermark_ms(self) -> int | None:
@@ -142,6 +143,7 @@ class PartitionState:
                 "watermark_ms": self.tracker.watermark_ms,
                 "late_count": self.tracker.late_count,
                 "keys": sorted(self.keys),
+                "next_offset": self.next_offset,
             }
         )
 
@@ -151,6 +153,9 @@ class PartitionState:
         self.tracker.load_watermark(
             orjson.dumps({"watermark_ms": state["watermark_ms"], "late_count": state["late_count"]})
         )
+        restored = state.get("next_offset")
+        if isinstance(restored, int) and (self.next_offset is None or restored > self.next_offset):
+            self.next_offset = restored
         keys = [str(k) for k in state["keys"]]
         self.keys.update(keys)
         return keys

@@ -8,32 +8,28 @@ are ever committed by Faust. A crash at any point before that re-delivers the ba
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaProducer
-from faust import streams as faust_streams
 from prometheus_client import CollectorRegistry
 
 from streamer.enrichment import STALE_CLOCKS, parse_window_specs
 from streamer.errors import ConfigError
+from streamer.faust_boundary import StreamerApp, committed_offset, no_current_event, seek, set_current_event
 from streamer.metrics import PipelineMetrics
-from streamer.processor import InMessage, OutMessage, Processor
+from streamer.offset_guard import OffsetGapGuard
+from streamer.processor import InMessage, Processor
 from streamer.revisions import RevisionTracker
+from streamer.sender import MAX_REQUEST_BYTES, BatchSender
 from streamer.settings import Settings
 from streamer.topics import Kind
-from streamer.worker_consumer import OffsetGapGuard, StreamerApp
 
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
-
-_MAX_REQUEST_BYTES = 8 * 1024 * 1024
-_SEND_RETRY_S = 1.0
 
 
 def _broker_urls(bootstrap: str) -> list[str]:
@@ -54,61 +50,6 @@ def _in_message(event: Any) -> InMessage:
     )
 
 
-class OutputSender:
-    """Our own producer: exact ms timestamps, raw headers, and delivery futures we can await."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._producer: AIOKafkaProducer | None = None
-
-    async def _started(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self._settings.bootstrap,
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=self._settings.producer_linger_ms,
-                max_request_size=_MAX_REQUEST_BYTES,
-                max_batch_size=256 * 1024,
-            )
-            await producer.start()
-            self._producer = producer
-        return self._producer
-
-    async def send_all(self, outputs: Sequence[OutMessage]) -> None:
-        """Return only once the broker acknowledged every output; retry failed sends forever.
-
-        Giving up would ack (and later commit) inputs whose outputs were never written.
-        """
-        pending = list(outputs)
-        while pending:
-            producer = await self._started()
-            futures = [
-                await producer.send(
-                    out.topic,
-                    value=out.value,
-                    key=out.key,
-                    headers=list(out.headers),
-                    timestamp_ms=out.timestamp_ms,
-                )
-                for out in pending
-            ]
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            failed = [
-                out for out, res in zip(pending, results, strict=True) if isinstance(res, BaseException)
-            ]
-            if failed:
-                first = next(res for res in results if isinstance(res, BaseException))
-                log.warning("%d of %d sends failed (%r); retrying", len(failed), len(pending), first)
-                await asyncio.sleep(_SEND_RETRY_S)
-            pending = failed
-
-    async def stop(self) -> None:
-        if self._producer is not None:
-            producer, self._producer = self._producer, None
-            await producer.stop()
-
-
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
     """Build the Faust app for ``settings``. No I/O happens until a worker starts it."""
     topics = settings.topics
@@ -121,10 +62,13 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         topic_replication_factor=settings.replication_factor,
         table_standby_replicas=settings.table_standby_replicas,
         consumer_auto_offset_reset="earliest",
-        broker_commit_interval=1.0,
+        broker_commit_interval=settings.commit_interval_ms / 1000,
+        broker_session_timeout=settings.session_timeout_ms / 1000,
+        broker_heartbeat_interval=settings.heartbeat_interval_ms / 1000,
+        consumer_group_instance_id=settings.group_instance_id,
         producer_linger_ms=settings.producer_linger_ms,
-        producer_max_request_size=_MAX_REQUEST_BYTES,
-        consumer_max_fetch_size=_MAX_REQUEST_BYTES,
+        producer_max_request_size=MAX_REQUEST_BYTES,
+        consumer_max_fetch_size=MAX_REQUEST_BYTES,
         web_enabled=False,
     )
     metrics = PipelineMetrics.create(registry if registry is not None else CollectorRegistry())
@@ -163,11 +107,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         current event the store looks the key up in every partition DB. Only the context variable is
         cleared; ``stream.current_event``, which take_events relies on, is left alone.
         """
-        token = faust_streams._current_event.set(None)
-        try:
+        with no_current_event():
             value = series_table.get(key)
-        finally:
-            faust_streams._current_event.reset(token)
         return value if isinstance(value, bytes) else None
 
     try:
@@ -191,7 +132,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         detectors_enabled=settings.detectors_enabled,
         stale_clock=settings.stale_clock,
     )
-    sender = OutputSender(settings)
+    sender = BatchSender({"bootstrap_servers": settings.bootstrap}, settings.producer_linger_ms)
 
     def persist_state(stream: Any, events: Sequence[Any]) -> None:
         """Write each changed entry once per batch.
@@ -207,12 +148,15 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         current = stream.current_event
         try:
             for key, partition, state in processor.take_dirty_state(event_of_partition.keys()):
-                stream._set_current_event(event_of_partition[partition])
+                set_current_event(stream, event_of_partition[partition])
                 series_table[key] = state
         finally:
-            stream._set_current_event(current)
+            set_current_event(stream, current)
 
-    gap_guard = OffsetGapGuard(app)
+    async def seek_to(tp: Any, offset: int) -> None:
+        await seek(app, tp, offset)
+
+    gap_guard = OffsetGapGuard(seek_to, lambda tp: committed_offset(app, tp))
 
     @app.timer(1.0)
     async def reseek_stuck_partitions() -> None:
@@ -227,18 +171,27 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
                     continue
                 started = time.perf_counter()
                 result = processor.process([_in_message(event) for event in events])
+                processed = time.perf_counter()
                 await sender.send_all(result.outputs)
+                sent = time.perf_counter()
                 persist_state(stream, events)
-                for event in events:  # only now may take_events' acks commit these offsets
-                    app.mark_processed(event.message.topic, event.message.partition, event.message.offset)
+                log.debug(
+                    "batch of %d: processed in %.1f ms, %d outputs acked in %.1f ms, persisted in %.1f ms",
+                    len(events),
+                    (processed - started) * 1000,
+                    len(result.outputs),
+                    (sent - processed) * 1000,
+                    (time.perf_counter() - sent) * 1000,
+                )
+                next_offsets: dict[Any, int] = {}
+                for event in events:  # only now may these offsets be committed
+                    tp, offset = event.message.tp, event.message.offset
+                    next_offsets[tp] = max(offset + 1, next_offsets.get(tp, 0))
+                for tp, offset in next_offsets.items():
+                    app.mark_processed(tp, offset)
                 done_s = time.time()
                 metrics.batch_seconds.observe(time.perf_counter() - started)
-                metrics.observe_outcomes(
-                    [
-                        (event.message.topic, out.outcome)
-                        for event, out in zip(events, result.primary, strict=True)
-                    ]
-                )
+                metrics.observe_outcomes([(out.source_topic, out.outcome) for out in result.primary])
                 metrics.observe_derived(result.derived)
                 metrics.open_windows.set(processor.open_window_count())
                 for event in events:

@@ -62,15 +62,18 @@ class OutMessage:
     timestamp_ms: int | None
     source_partition: int
     outcome: str = "enriched"  # "enriched", a reject reason (DLQ), or "bar", "late", "anomaly"
+    source_topic: str = ""  # the raw topic of a primary output
 
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
-    """``primary``: one output per input, in input order (enriched or DLQ); ``derived``: bars, late
-    contributions and anomalies the batch produced."""
+    """``primary``: one output per input, in input order (enriched or DLQ), except for the ``skipped``
+    inputs that were processed before; ``derived``: bars, late contributions and anomalies the batch
+    produced."""
 
     primary: list[OutMessage]
     derived: list[OutMessage]
+    skipped: int = 0
 
     @property
     def outputs(self) -> list[OutMessage]:
@@ -116,7 +119,15 @@ class Processor:
         primary: list[OutMessage] = []
         derived: list[OutMessage] = []
         touched: set[tuple[Kind, int]] = set()
+        skipped = 0
         for msg in batch:
+            kind = self.topics.kind_of_raw(msg.topic)
+            part = None if kind is None else self._partition(kind, msg.partition)
+            if part is not None and part.next_offset is not None and msg.offset < part.next_offset:
+                # Consumed again (a crash or rebalance before the commit) after its outputs were acknowledged
+                # and its state persisted: everything it produced is already in Kafka.
+                skipped += 1
+                continue
             try:
                 result = self._one(msg, now_ms, derived, touched)
             except Exception as exc:  # a bug: dead-letter this record, keep the partition moving
@@ -127,6 +138,9 @@ class Processor:
                     f"{type(exc).__name__}: {exc}",
                     exception=f"{type(exc).__module__}.{type(exc).__qualname__}",
                 )
+            if part is not None and kind is not None:
+                part.next_offset = msg.offset + 1
+                self._dirty_partitions.add((kind, msg.partition))
             self.counts[(msg.topic, result.outcome)] += 1
             primary.append(result)
         for kind, partition in sorted(touched):
@@ -136,7 +150,7 @@ class Processor:
                 derived.append(self._bar(kind, partition, bar))
             if self.stale_clock == "event":
                 derived.extend(self._tick_partition(part, now_ms))
-        return BatchResult(primary, derived)
+        return BatchResult(primary, derived, skipped)
 
     def tick(self, wall_ms: int | None = None) -> list[OutMessage]:
         """The stale-feed timer: tick every partition's detectors with its clock (see
@@ -354,6 +368,7 @@ class Processor:
             headers=msg.headers,
             timestamp_ms=accepted.event_time_ms,
             source_partition=msg.partition,
+            source_topic=msg.topic,
         )
 
     def _bar(self, kind: Kind, partition: int, bar: ClosedBar) -> OutMessage:
@@ -394,4 +409,5 @@ class Processor:
             timestamp_ms=msg.timestamp_ms,
             source_partition=msg.partition,
             outcome=str(reason),
+            source_topic=msg.topic,
         )

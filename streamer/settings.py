@@ -5,7 +5,9 @@ Nothing here reads the environment at import time: :func:`load_settings` does, w
 
 from __future__ import annotations
 
+import hashlib
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -45,10 +47,25 @@ class Settings:
     detectors_enabled: bool = True
     stale_clock: str = "event"  # "event": partition watermark (replays); "wall": wall clock (live feeds)
     stale_tick_ms: int = 10_000
+    commit_interval_ms: int = 1_000
+    # Static group membership: "auto" derives a stable id from the host name and the data dir (a restarted
+    # replica takes its partitions back at once); "" joins as a dynamic member; anything else is the id
+    # (a Kubernetes StatefulSet passes the pod name).
+    instance_id: str = "auto"
+    session_timeout_ms: int = 30_000
+    heartbeat_interval_ms: int = 3_000
 
     @property
     def topics(self) -> TopicNames:
         return TopicNames(self.topic_prefix)
+
+    @property
+    def group_instance_id(self) -> str | None:
+        """The consumer's ``group.instance.id``, or None for a dynamic member."""
+        if self.instance_id != "auto":
+            return self.instance_id or None
+        where = hashlib.blake2b(str(self.data_dir.resolve()).encode(), digest_size=4).hexdigest()
+        return f"{self.app_id}-{socket.gethostname()}-{where}"
 
 
 def _coerce(name: str, raw: str, current: Any) -> Any:
@@ -98,4 +115,9 @@ def load_settings(
     settings = replace(base, **values)
     if settings.partitions < 1 or settings.replication_factor < 1:
         raise ConfigError("partitions and replication factor must be at least 1")
+    if not 3 * settings.heartbeat_interval_ms <= settings.session_timeout_ms <= 90_000:
+        raise ConfigError(
+            "need session timeout <= 90000 ms and at least three heartbeat intervals, got "
+            f"{settings.session_timeout_ms} and {settings.heartbeat_interval_ms} ms"
+        )
     return replace(settings, policy=_policy_for(settings))

@@ -21,7 +21,7 @@ from streamer.cli.common import bootstrap_option, emit_json, json_option, prefix
 from streamer.errors import FeedError
 from streamer.feeds import FORMATS, FeedStats, RawMessage, files_for, read_path
 from streamer.feeds.produce import ProduceSummary, produce
-from streamer.feeds.simulate import generate
+from streamer.feeds.simulate import SERIES, generate, market_series
 
 __all__ = ["feed", "simulate"]
 
@@ -93,6 +93,15 @@ def feed(
 @click.option(
     "--seed", type=int, default=1, show_default=True, help="Random seed (same seed, same messages)."
 )
+@click.option(
+    "--nodes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Simulate a market of N price nodes (with --zones load zones) instead of the 14 named series.",
+)
+@click.option(
+    "--zones", type=click.IntRange(min=0), default=50, show_default=True, help="Load zones with --nodes."
+)
 @bootstrap_option
 @prefix_option
 @json_option
@@ -102,6 +111,8 @@ def simulate(
     count: int | None,
     duration_s: float | None,
     seed: int,
+    nodes: int | None,
+    zones: int,
     bootstrap: str | None,
     topic_prefix: str | None,
     as_json: bool,
@@ -113,9 +124,10 @@ def simulate(
     settings = settings_from(bootstrap=bootstrap, topic_prefix=topic_prefix)
     expected: Counter[str] = Counter()
     now_ms = time.time_ns() // 1_000_000
+    series_set = SERIES if nodes is None else market_series(nodes, zones)
 
     def messages() -> Iterator[RawMessage]:
-        for message, reason in generate(seed, total, corrupt_rate, now_ms):
+        for message, reason in generate(seed, total, corrupt_rate, now_ms, series_set):
             expected[reason or "valid"] += 1
             yield message
 

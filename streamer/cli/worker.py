@@ -63,6 +63,26 @@ __all__ = ["worker"]
     envvar="STREAMER_STALE_CLOCK",
     help="Clock of the stale-feed timer: partition watermark (replays) or wall clock (live) [default event].",
 )
+@click.option(
+    "--instance-id",
+    envvar="STREAMER_INSTANCE_ID",
+    help="Static group membership id of this replica, so a restart takes its partitions back at once "
+    '(a StatefulSet pod name); "auto" derives one from the host and data dir, "" joins as a dynamic '
+    "member [default auto].",
+)
+@click.option(
+    "--session-timeout-ms",
+    type=click.IntRange(6_000, 90_000),
+    envvar="STREAMER_SESSION_TIMEOUT_MS",
+    help="How long the group waits for a silent (killed) member before moving its partitions "
+    "[default 30000].",
+)
+@click.option(
+    "--commit-interval-ms",
+    type=click.IntRange(100),
+    envvar="STREAMER_COMMIT_INTERVAL_MS",
+    help="How often processed offsets are committed; bounds what a crash re-publishes [default 1000].",
+)
 @click.option("--loglevel", type=click.Choice(["debug", "info", "warning", "error"]), default="warning")
 def worker(
     bootstrap: str | None,
@@ -79,6 +99,9 @@ def worker(
     grace_ms: int | None,
     detectors_enabled: bool | None,
     stale_clock: str | None,
+    instance_id: str | None,
+    session_timeout_ms: int | None,
+    commit_interval_ms: int | None,
     loglevel: str,
 ) -> None:
     """Consume raw.*, publish enriched.* and dlq until stopped (SIGTERM/SIGINT stop it cleanly)."""
@@ -97,6 +120,9 @@ def worker(
         grace_ms=grace_ms,
         detectors_enabled=detectors_enabled,
         stale_clock=stale_clock,
+        instance_id=instance_id,
+        session_timeout_ms=session_timeout_ms,
+        commit_interval_ms=commit_interval_ms,
     )
     from streamer.runner import run_worker
 

@@ -24,7 +24,7 @@ from streamer.feeds.corrupt import CORRUPT
 from streamer.policy import DEFAULT_PRICE_BANDS
 from streamer.topics import Kind
 
-__all__ = ["SERIES", "SimSeries", "generate"]
+__all__ = ["SERIES", "SimSeries", "generate", "market_series"]
 
 _STEP_MS = 5 * 60_000
 _DAY_MS = 86_400_000
@@ -71,30 +71,55 @@ SERIES: tuple[SimSeries, ...] = (
     SimSeries(Kind.GAS, "EIA", "HENRY", UTC, 3.4, 0.08),
     SimSeries(Kind.GAS, "EIA", "WAHA", UTC, 1.8, 0.15),
 )
-_FIVE_MINUTE = tuple(s for s in SERIES if s.kind is not Kind.GAS)
-_DAILY = tuple(s for s in SERIES if s.kind is Kind.GAS)
-_CORRUPTIBLE = tuple(s for s in SERIES if s.components)
+# Markets of the synthetic node set: (market, time zone, mean price, noise, currency, components).
+_MARKETS = (
+    ("PJM", _NEW_YORK, 36.0, 2.5, "USD", True),
+    ("ERCOT", _CHICAGO, 30.0, 3.0, "USD", True),
+    ("CAISO", _LOS_ANGELES, 44.0, 3.5, "USD", True),
+    ("AEMO", _NEM, 90.0, 10.0, "AUD", False),
+)
 
 
-def _slots(first_ms: int) -> Iterator[tuple[SimSeries, int, int]]:
+def market_series(nodes: int, zones: int) -> tuple[SimSeries, ...]:
+    """A realistic market size: ``nodes`` price nodes and ``zones`` load zones spread over four markets,
+    plus the two gas hubs. Names are synthetic (``PJM:N000042``, ``ERCOT:Z0007``); means and noise vary
+    per series so no two series are alike."""
+    if nodes < 0 or zones < 0:
+        raise ValueError("nodes and zones must not be negative")
+    out: list[SimSeries] = []
+    for i in range(nodes):
+        market, tz, mean, noise, currency, components = _MARKETS[i % len(_MARKETS)]
+        scale = 0.8 + 0.4 * ((i * 7919) % 101) / 100.0
+        out.append(SimSeries(Kind.PRICES, market, f"N{i:06d}", tz, mean * scale, noise, currency, components))
+    for i in range(zones):
+        market, tz, *_ = _MARKETS[i % len(_MARKETS)]
+        mean = 800.0 + (i * 4099) % 12_000
+        out.append(SimSeries(Kind.LOAD, market, f"Z{i:04d}", tz, mean, mean / 100.0))
+    out.extend(s for s in SERIES if s.kind is Kind.GAS)
+    return tuple(out)
+
+
+def _slots(first_ms: int, series_set: tuple[SimSeries, ...]) -> Iterator[tuple[SimSeries, int, int]]:
     """(series, event time, round time) forever, on one clock.
 
     Every 5-minute series once per round, and each gas hub once per UTC day: the first round, and every round
     that starts a day, carries the previous day's price.
     """
+    five_minute = tuple(s for s in series_set if s.kind is not Kind.GAS)
+    daily = tuple(s for s in series_set if s.kind is Kind.GAS)
     round_ms = first_ms
     while True:
         if round_ms == first_ms or round_ms % _DAY_MS == 0:
             day_ms = round_ms // _DAY_MS * _DAY_MS - _DAY_MS
-            for series in _DAILY:
+            for series in daily:
                 yield series, day_ms, round_ms
-        for series in _FIVE_MINUTE:
+        for series in five_minute:
             yield series, round_ms, round_ms
         round_ms += _STEP_MS
 
 
 def generate(
-    seed: int, count: int, corrupt_rate: float, now_ms: int
+    seed: int, count: int, corrupt_rate: float, now_ms: int, series_set: tuple[SimSeries, ...] = SERIES
 ) -> Iterator[tuple[RawMessage, str | None]]:
     """``count`` messages in event-time order, each with the reason the validator must give (None: valid).
 
@@ -107,18 +132,22 @@ def generate(
         raise ValueError("count must not be negative")
     if not 0.0 <= corrupt_rate <= 1.0:
         raise ValueError("corrupt_rate must be within [0, 1]")
-    rounds = -(-count // len(_FIVE_MINUTE))
+    five_minute = sum(1 for s in series_set if s.kind is not Kind.GAS)
+    corruptible = tuple(s for s in series_set if s.components)
+    if not five_minute or (corrupt_rate > 0.0 and not corruptible):
+        raise ValueError("the series set needs 5-minute series, and a US price node for corrupt messages")
+    rounds = -(-count // five_minute)
     first_ms = now_ms // _STEP_MS * _STEP_MS - max(rounds, 1) * _STEP_MS
     rng = random.Random(seed)
-    values = {series: series.mean for series in SERIES}
+    values = {series: series.mean for series in series_set}
     corrupt_i = 0
-    for emitted, (series, start_ms, round_ms) in enumerate(_slots(first_ms)):
+    for emitted, (series, start_ms, round_ms) in enumerate(_slots(first_ms, series_set)):
         if emitted >= count:
             return
         if corrupt_rate > 0.0 and rng.random() < corrupt_rate:
             case = CORRUPT[rng.randrange(len(CORRUPT))]
             if not series.components:
-                series, start_ms = _CORRUPTIBLE[corrupt_i % len(_CORRUPTIBLE)], round_ms
+                series, start_ms = corruptible[corrupt_i % len(corruptible)], round_ms
                 corrupt_i += 1
             base = _message(series, start_ms, values, rng)
             assert base.value is not None

@@ -149,12 +149,27 @@ def test_a_revision_in_an_open_window_is_reported_not_counted_twice(prices: list
     assert bars and all(bar["max"] < newest["lmp"] for bar in bars)
 
 
-def test_a_redelivered_record_is_published_again_and_changes_no_state(prices: list[RawMessage]) -> None:
+def test_a_record_consumed_again_after_its_state_was_persisted_is_skipped(prices: list[RawMessage]) -> None:
+    proc = _processor()
+    proc.process(_in(prices[:50]))
+    proc.take_dirty_state()
+    again = proc.process(_in(prices[40:50], 40))  # the same offsets again, as after a crash before commit
+    assert again.primary == [] and again.derived == [] and again.skipped == 10
+    assert proc.take_dirty_state() == []
+
+
+def test_a_redelivered_record_whose_offset_was_not_persisted_is_published_again(
+    prices: list[RawMessage],
+) -> None:
+    """A crash between persisting a series and persisting the partition's offset: the series knows the
+    record (same origin), so it is published again and changes no state."""
     proc = _processor()
     first = proc.process(_in(prices[:50]))
     proc.take_dirty_state()
-    again = proc.process(_in(prices[40:50], 40))  # the same offsets again, as after a crash before commit
+    for part in proc._partitions.values():
+        part.next_offset = 40
+    again = proc.process(_in(prices[40:50], 40))
     assert [o.outcome for o in again.primary] == ["enriched"] * 10
     origins = [orjson.loads(o.value or b"")["origin"] for o in again.primary]
     assert origins == [orjson.loads(o.value or b"")["origin"] for o in first.primary[40:50]]
-    assert again.derived == [] and proc.take_dirty_state() == []
+    assert again.derived == []

@@ -1,16 +1,16 @@
-"""OffsetGapGuard's decisions. The consumer below only records seeks: the guard is what is tested."""
+"""OffsetGapGuard's decisions. The seek below is only recorded: the guard is what is tested."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 from typing import Any
 
-from streamer.worker_consumer import OffsetGapGuard
+from streamer.offset_guard import OffsetGapGuard
 
 
 class _Consumer:
     def __init__(self, committed: dict[str, int]) -> None:
-        self._committed_offset = committed
+        self.committed = committed
         self.seeks: list[tuple[str, int]] = []
 
     async def seek(self, tp: str, offset: int) -> None:
@@ -19,7 +19,7 @@ class _Consumer:
 
 def _guard(committed: dict[str, int]) -> tuple[OffsetGapGuard, _Consumer]:
     consumer = _Consumer(committed)
-    return OffsetGapGuard(SimpleNamespace(consumer=consumer)), consumer  # type: ignore[arg-type]
+    return OffsetGapGuard(consumer.seek, consumer.committed.get), consumer
 
 
 def _events(tp: str, offsets: range | list[int]) -> list[Any]:
