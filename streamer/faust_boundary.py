@@ -1,9 +1,9 @@
 """Every touch of faust-streaming's (and, through it, aiokafka's) private API, behind named functions.
 
 faust-streaming 0.15.3 needs three corrections for streamer's delivery guarantee, and the bulk state path
-needs raw access to a table's RocksDB store. All of it lives here, so that an upgrade is checked in one
-place: :func:`check_faust` fails loudly when the installed version is not the pinned one or a private name
-this module relies on has gone (``tests/unit/test_faust_boundary.py`` runs it).
+needs raw access to a table's RocksDB store (:class:`TableState`). All of it lives here, so that an upgrade
+is checked in one place: :func:`check_faust` fails loudly when the installed version is not the pinned one
+or a private name this module relies on has gone (``tests/unit/test_faust_boundary.py`` runs it).
 
 The corrections:
 
@@ -27,7 +27,6 @@ The corrections:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -36,22 +35,22 @@ import faust
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from aiokafka.protocol.group import LeaveGroupRequest
-from faust import streams as faust_streams
+from faust.stores import rocksdb as faust_rocksdb
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode.utils.futures import notify
 
 from streamer.errors import StreamerError
+from streamer.state.rocksdb import RocksBackend, write_changes
 
 __all__ = [
     "PINNED_FAUST",
     "FaustVersionError",
     "StreamerApp",
+    "TableState",
     "check_faust",
     "committed_offset",
-    "no_current_event",
     "seek",
-    "set_current_event",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,8 +59,8 @@ PINNED_FAUST = "0.15.3"
 
 # (object, attribute) pairs this module reads, writes or overrides.
 _RELIED_ON: tuple[tuple[Any, str], ...] = (
-    (faust_streams, "_current_event"),
-    (faust.Stream, "_set_current_event"),
+    (faust_rocksdb.Store, "_db_for_partition"),
+    (faust_rocksdb.Store, "offset_key"),
     (faust_consumer.Consumer, "_new_offset"),
     (faust_consumer.Consumer, "_add_gap"),
     (faust_consumer.Consumer, "_filter_tps_with_pending_acks"),
@@ -96,22 +95,48 @@ def check_faust() -> None:
         raise FaustVersionError(f"faust-streaming {faust.__version__} lacks {', '.join(missing)}")
 
 
-# -- the current event (table writes find their partition through it) ------------------------------------
+# -- a table's RocksDB, written in bulk -----------------------------------------------------------------
 
 
-def set_current_event(stream: Any, event: Any) -> None:
-    """Make ``event`` the stream's current event (table writes use its partition)."""
-    stream._set_current_event(event)
+class TableState:
+    """Raw bytes in and out of a Faust table's RocksDB partition DBs, bypassing its per-key API.
 
+    Faust writes one changelog message per table write, through its own producer (8k-13k writes/s measured);
+    the pipeline instead sends a batch's state changes to the changelog itself, in whole record batches, and
+    then writes them here in one RocksDB write batch per partition together with the changelog offset they
+    reached, which is where Faust's recovery resumes reading the changelog. Faust still owns the table:
+    changelog topic, recovery on assignment, standby replicas.
+    """
 
-@contextlib.contextmanager
-def no_current_event() -> Iterator[None]:
-    """Table reads with no current event search every partition DB, not only the current event's."""
-    token = faust_streams._current_event.set(None)
-    try:
-        yield
-    finally:
-        faust_streams._current_event.reset(token)
+    def __init__(self, table: Any) -> None:
+        self._table = table
+        self._dbs: dict[int, RocksBackend] = {}
+
+    @property
+    def changelog_topic(self) -> str:
+        name: str = self._table.changelog_topic.get_topic_name()
+        return name
+
+    def _store(self) -> Any:
+        return self._table.data
+
+    def backend(self, partition: int) -> RocksBackend:
+        db = self._dbs.get(partition)
+        if db is None:
+            store = self._store()
+            db = self._dbs[partition] = RocksBackend(store._db_for_partition(partition), store.offset_key)
+        return db
+
+    def reset(self) -> None:
+        """After a rebalance Faust closes and reopens partition DBs: look them up again."""
+        self._dbs.clear()
+
+    def write(
+        self, partition: int, changes: Iterable[tuple[bytes, bytes | None]], changelog_offset: int
+    ) -> None:
+        store = self._store()
+        offset = (store.offset_key, str(changelog_offset).encode())
+        write_changes(store._db_for_partition(partition), changes, [offset])
 
 
 # -- offsets -------------------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
-"""The Faust layer: the one place that imports faust. Raw topics in; enriched and DLQ out.
+"""The Faust layer: topics, the agent, the state table and the stale-feed timer, wired together.
 
-Follow one message: ``raw.*`` bytes -> :meth:`Processor.process` (validation, revisions,
-enrichment, dead-lettering) -> sent here with our own idempotent producer -> once the broker has
-acknowledged every output of the batch, the batch's input events are acked, and only acked offsets
-are ever committed by Faust. A crash at any point before that re-delivers the batch.
+Follow one message: ``raw.*`` bytes -> the offset guard (records in offset order, no holes) ->
+:class:`BatchDelivery` (process, send every output and wait for the acks, persist the state changes to the
+changelog and the table's RocksDB) -> the offsets are marked processed, and only those are ever committed.
+Every use of Faust's private API is in :mod:`streamer.faust_boundary`.
 """
 
 from __future__ import annotations
@@ -16,20 +16,23 @@ from typing import Any
 import faust
 from prometheus_client import CollectorRegistry
 
+from streamer.delivery import BatchDelivery
 from streamer.enrichment import STALE_CLOCKS, parse_window_specs
 from streamer.errors import ConfigError
-from streamer.faust_boundary import StreamerApp, committed_offset, no_current_event, seek, set_current_event
+from streamer.faust_boundary import StreamerApp, TableState, committed_offset, seek
 from streamer.metrics import PipelineMetrics
 from streamer.offset_guard import OffsetGapGuard
-from streamer.processor import InMessage, Processor
-from streamer.revisions import RevisionTracker
+from streamer.processor import InMessage, OutMessage, Processor
 from streamer.sender import MAX_REQUEST_BYTES, BatchSender
 from streamer.settings import Settings
+from streamer.state.store import Change, StateStore
 from streamer.topics import Kind
 
-__all__ = ["create_app"]
+__all__ = ["ChangelogWriter", "create_app"]
 
 log = logging.getLogger(__name__)
+
+STATE_TABLE = "state"
 
 
 def _broker_urls(bootstrap: str) -> list[str]:
@@ -50,8 +53,41 @@ def _in_message(event: Any) -> InMessage:
     )
 
 
+class ChangelogWriter:
+    """Persists a batch's state changes: to the table's changelog (acknowledged), then its RocksDB."""
+
+    def __init__(self, sender: BatchSender, table: TableState) -> None:
+        self._sender = sender
+        self._table = table
+
+    async def write(self, changes: dict[int, list[Change]]) -> None:
+        topic = self._table.changelog_topic
+        records = [
+            OutMessage(topic, key, value, (), None, partition, outcome="state", partition=partition)
+            for partition, entries in changes.items()
+            for key, value in entries
+        ]
+        offsets = await self._sender.send_all(records)
+        for partition, entries in changes.items():
+            self._table.write(partition, entries, offsets[(topic, partition)])
+
+
+def _check(settings: Settings) -> None:
+    if settings.stale_clock not in STALE_CLOCKS:
+        raise ConfigError(
+            f"stale clock must be one of {', '.join(STALE_CLOCKS)}, got {settings.stale_clock!r}"
+        )
+    if settings.grace_ms < 0:
+        raise ConfigError(f"grace must be >= 0 ms, got {settings.grace_ms}")
+
+
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
     """Build the Faust app for ``settings``. No I/O happens until a worker starts it."""
+    _check(settings)
+    try:
+        specs = parse_window_specs(settings.window_specs)
+    except ValueError as exc:
+        raise ConfigError(f"window specs {settings.window_specs!r}: {exc}") from None
     topics = settings.topics
     app = StreamerApp(
         settings.app_id,
@@ -78,16 +114,14 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         value_serializer="raw",
         allow_empty=True,
     )
-    app.guard(frozenset(topics.raw(kind) for kind in Kind))
-    # Co-partitioned with the raw topics: "kind/series key" -> revisions, open windows and detector state of
-    # the series (one entry, so they are written together); "__partition__/kind/N" -> watermark and keys.
-    # The App's ``rocksdb_options`` never reach the store (its OPTIONS files showed Faust's defaults: 64 MiB
-    # write buffers x3, 18000 open files, 2 GiB cache per partition DB); a Table's ``options`` do. The store
-    # pops its own keys out of the dict it is given, so each table gets a fresh one.
-    series_table = app.Table(
-        "series",
+    app.guard(topics.raw(kind) for kind in Kind)
+    # Co-partitioned with the raw topics; written in bulk through TableState, never per key (see
+    # streamer.state for the key layout). The App's ``rocksdb_options`` never reach the store; a Table's
+    # ``options`` do, and the store pops its own keys out of the dict, so each table gets a fresh one.
+    table = app.Table(
+        STATE_TABLE,
         default=None,
-        key_type=str,
+        key_type=bytes,
         value_type=bytes,
         partitions=settings.partitions,
         options={
@@ -97,61 +131,24 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             "max_open_files": 256,
         },
     )
-
-    def load_series(key: str) -> bytes | None:
-        """Read an entry whatever partition it is on.
-
-        Faust's RocksDB store reads only the current event's partition DB when there is a current
-        event, and the event current in this task may be of another partition than the key's: after a
-        restart or rebalance such a key would read as missing and start from empty state. With no
-        current event the store looks the key up in every partition DB. Only the context variable is
-        cleared; ``stream.current_event``, which take_events relies on, is left alone.
-        """
-        with no_current_event():
-            value = series_table.get(key)
-        return value if isinstance(value, bytes) else None
-
-    try:
-        specs = parse_window_specs(settings.window_specs)
-    except ValueError as exc:
-        raise ConfigError(f"window specs {settings.window_specs!r}: {exc}") from None
-    if settings.stale_clock not in STALE_CLOCKS:
-        raise ConfigError(
-            f"stale clock must be one of {', '.join(STALE_CLOCKS)}, got {settings.stale_clock!r}"
-        )
-    if settings.grace_ms < 0:
-        raise ConfigError(f"grace must be >= 0 ms, got {settings.grace_ms}")
+    table_state = TableState(table)
+    store = StateStore(
+        table_state.backend,
+        series_capacity=settings.state_cache_series,
+        pane_capacity=settings.state_cache_panes,
+    )
     processor = Processor(
         topics=topics,
         policy=settings.policy,
         clock_ms=lambda: int(time.time() * 1000),
-        revisions=RevisionTracker(),
-        load_state=load_series,
+        store=store,
         window_specs=specs,
         grace_ms=settings.grace_ms,
         detectors_enabled=settings.detectors_enabled,
         stale_clock=settings.stale_clock,
     )
-    sender = BatchSender({"bootstrap_servers": settings.bootstrap}, settings.producer_linger_ms)
-
-    def persist_state(stream: Any, events: Sequence[Any]) -> None:
-        """Write each changed entry once per batch.
-
-        Faust tables find a key's RocksDB and changelog partition from the stream's current event,
-        so it is set to an event of the partition the entry belongs to. Entries of partitions without
-        an event in this batch (changed by the timer) wait for a batch that has one.
-        """
-        event_of_partition = {event.message.partition: event for event in events}
-        # take_events' buffering step may be parked (waiting for this batch to be consumed) holding a
-        # new message whose event it reads from ``stream.current_event`` when it resumes: restore it, or
-        # that message is lost and an old event of this batch is processed twice.
-        current = stream.current_event
-        try:
-            for key, partition, state in processor.take_dirty_state(event_of_partition.keys()):
-                set_current_event(stream, event_of_partition[partition])
-                series_table[key] = state
-        finally:
-            set_current_event(stream, current)
+    sender = BatchSender({"bootstrap_servers": settings.bootstrap}, linger_ms=0)
+    delivery = BatchDelivery(processor, sender, ChangelogWriter(sender, table_state))
 
     async def seek_to(tp: Any, offset: int) -> None:
         await seek(app, tp, offset)
@@ -162,6 +159,14 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     async def reseek_stuck_partitions() -> None:
         await gap_guard.reseek_stuck()
 
+    def mark_processed(events: Sequence[Any]) -> None:
+        next_offsets: dict[Any, int] = {}
+        for event in events:
+            tp, offset = event.message.tp, event.message.offset
+            next_offsets[tp] = max(offset + 1, next_offsets.get(tp, 0))
+        for tp, offset in next_offsets.items():
+            app.mark_processed(tp, offset)
+
     @app.agent(raw_topic, name="streamer.process")
     async def process(stream: Any) -> None:
         try:
@@ -170,25 +175,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
                 if not events:
                     continue
                 started = time.perf_counter()
-                result = processor.process([_in_message(event) for event in events])
-                processed = time.perf_counter()
-                await sender.send_all(result.outputs)
-                sent = time.perf_counter()
-                persist_state(stream, events)
-                log.debug(
-                    "batch of %d: processed in %.1f ms, %d outputs acked in %.1f ms, persisted in %.1f ms",
-                    len(events),
-                    (processed - started) * 1000,
-                    len(result.outputs),
-                    (sent - processed) * 1000,
-                    (time.perf_counter() - sent) * 1000,
-                )
-                next_offsets: dict[Any, int] = {}
-                for event in events:  # only now may these offsets be committed
-                    tp, offset = event.message.tp, event.message.offset
-                    next_offsets[tp] = max(offset + 1, next_offsets.get(tp, 0))
-                for tp, offset in next_offsets.items():
-                    app.mark_processed(tp, offset)
+                result = await delivery.deliver([_in_message(event) for event in events])
+                mark_processed(events)  # only now may these offsets be committed
                 done_s = time.time()
                 metrics.batch_seconds.observe(time.perf_counter() - started)
                 metrics.observe_outcomes([(out.source_topic, out.outcome) for out in result.primary])
@@ -203,15 +191,19 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     @app.timer(interval=settings.stale_tick_ms / 1000)
     async def stale_feed_timer() -> None:
         """Absence of events is only seen by a clock: tick the stale-feed detectors."""
-        outputs = processor.tick()
+        outputs = await delivery.tick()
         if outputs:
-            await sender.send_all(outputs)
             metrics.observe_derived(outputs)
+
+    async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        processor.forget_keys()
 
     async def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         processor.forget_keys()
+        table_state.reset()
         gap_guard.reset()
 
+    app.on_partitions_revoked.connect(on_revoked)
     app.on_partitions_assigned.connect(on_assigned)
 
     app.streamer_metrics = metrics  # type: ignore[attr-defined]

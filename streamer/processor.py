@@ -1,16 +1,22 @@
 """One batch of raw Kafka records in, the records to publish out. No Faust, no I/O.
 
-This is where a message's fate is decided: validated and enriched, or dead-lettered with its
-reason. The Faust layer (:mod:`streamer.pipeline`) only feeds batches in and sends what comes out.
-Nothing here raises for a bad message: a bug while handling one record turns that record into a
-``processing_error`` dead letter and the batch goes on.
+This is where a message's fate is decided: validated and enriched, or dead-lettered with its reason. The
+Faust layer (:mod:`streamer.pipeline`) only feeds batches in, sends what comes out, and persists the state
+changes :meth:`Processor.take_changes` hands over. Nothing here raises for a bad message: a bug while
+handling one record turns that record into a ``processing_error`` dead letter and the batch goes on.
+
+State lives in a :class:`streamer.state.StateStore` (RocksDB behind a bounded cache in the worker), keyed at
+the grain it changes: a revision entry per (series, interval), a pane per (series, pane), a small summary per
+series, and a meta entry per raw topic-partition. Every state change is idempotent per input offset, and the
+meta entry records the next offset to process, so a record consumed again after a crash is either skipped
+(its state and outputs are persisted) or processed without counting twice (see :mod:`streamer.state.store`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,21 +25,19 @@ import orjson
 from streamer.detectors import DetectorConfig
 from streamer.detectors.base import Anomaly
 from streamer.dlq import Headers, Origin, dead_letter_headers
-from streamer.enrichment import PartitionState
+from streamer.enrichment import VALUE_FIELD, Observed, PartitionState
 from streamer.policy import ValidationPolicy
 from streamer.reasons import Reason
-from streamer.revisions import REDELIVERY, REVISION, RevisionTracker, state_key
+from streamer.revisions import DEFAULT_HORIZON_MS, NEW, REDELIVERY, REVISION, Revision, classify
+from streamer.state.store import Change, StateStore
 from streamer.topics import Kind, TopicNames
 from streamer.validation import Accepted, Rejected, validate
 from streamer.windows import ClosedBar, WindowSpec
 from streamer.windows.aggregates import utc_offset_min
 
-__all__ = ["BatchResult", "InMessage", "OutMessage", "Processor", "StateLoader", "partition_state_key"]
+__all__ = ["BatchResult", "InMessage", "OutMessage", "Processor"]
 
 log = logging.getLogger(__name__)
-
-StateLoader = Callable[[str], bytes | None]
-_STATE_FORMAT = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,7 @@ class OutMessage:
     source_partition: int
     outcome: str = "enriched"  # "enriched", a reject reason (DLQ), or "bar", "late", "anomaly"
     source_topic: str = ""  # the raw topic of a primary output
+    partition: int | None = None  # an explicit partition (changelog records); None: by key
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,36 +85,23 @@ class BatchResult:
         return self.primary + self.derived
 
 
-def partition_state_key(kind: Kind, partition: int) -> str:
-    """The table key of a raw topic-partition's watermark and key list."""
-    return f"__partition__/{kind.value}/{partition}"
-
-
 @dataclass(slots=True)
 class Processor:
-    """Validates, de-duplicates revisions, windows, detects and enriches; dead-letters everything else.
-
-    State lives in memory and is persisted by the caller, per batch, through :meth:`take_dirty_state`: one
-    table entry per series (``kind/key``: revisions, open windows and detector state together, so they are
-    written atomically and a crash cannot keep one without the other) and one per raw topic-partition
-    (:func:`partition_state_key`). Entries are loaded lazily, a whole partition on its first event.
-    """
+    """Validates, de-duplicates revisions, windows, detects and enriches; dead-letters everything else."""
 
     topics: TopicNames
     policy: ValidationPolicy
     clock_ms: Callable[[], int]
-    revisions: RevisionTracker = field(default_factory=RevisionTracker)
-    load_state: StateLoader | None = None
+    store: StateStore
     window_specs: tuple[WindowSpec, ...] = ()
     grace_ms: int = 10 * 60 * 1000
     detectors_enabled: bool = True
     detector_config: DetectorConfig | None = None
     stale_clock: str = "event"
+    horizon_ms: int = DEFAULT_HORIZON_MS
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
-    _loaded_keys: set[str] = field(default_factory=set)
     _partitions: dict[tuple[Kind, int], PartitionState] = field(default_factory=dict)
-    _dirty_keys: dict[str, tuple[Kind, int, str]] = field(default_factory=dict)
-    _dirty_partitions: set[tuple[Kind, int]] = field(default_factory=set)
+    _touched: set[tuple[Kind, int]] = field(default_factory=set)
     _reset_pending: bool = False
 
     def process(self, batch: Sequence[InMessage]) -> BatchResult:
@@ -129,7 +121,7 @@ class Processor:
                 skipped += 1
                 continue
             try:
-                result = self._one(msg, now_ms, derived, touched)
+                result = self._one(msg, part, now_ms, derived)
             except Exception as exc:  # a bug: dead-letter this record, keep the partition moving
                 log.exception("processing %s failed", msg.origin)
                 result = self._dead_letter(
@@ -138,23 +130,26 @@ class Processor:
                     f"{type(exc).__name__}: {exc}",
                     exception=f"{type(exc).__module__}.{type(exc).__qualname__}",
                 )
-            if part is not None and kind is not None:
+            if part is not None:
                 part.next_offset = msg.offset + 1
-                self._dirty_partitions.add((kind, msg.partition))
+                touched.add((part.kind, part.partition))
             self.counts[(msg.topic, result.outcome)] += 1
             primary.append(result)
         for kind, partition in sorted(touched):
             part = self._partitions[(kind, partition)]
             for bar in part.close_ready():
-                self._mark_dirty(kind, partition, bar.key)
                 derived.append(self._bar(kind, partition, bar))
             if self.stale_clock == "event":
                 derived.extend(self._tick_partition(part, now_ms))
+            part.write_meta()
+        self._touched |= touched
         return BatchResult(primary, derived, skipped)
 
     def tick(self, wall_ms: int | None = None) -> list[OutMessage]:
         """The stale-feed timer: tick every partition's detectors with its clock (see
         :mod:`streamer.enrichment`). Anomalies have no triggering record (origin null)."""
+        if self._reset_pending:
+            self._reset()
         now_ms = self.clock_ms() if wall_ms is None else wall_ms
         out: list[OutMessage] = []
         for part in list(self._partitions.values()):
@@ -167,7 +162,7 @@ class Processor:
             return []
         out = []
         for anomaly in part.tick(now_ms):
-            self._mark_dirty(part.kind, part.partition, anomaly.key)
+            part.mark(part.series(anomaly.key))  # its alert level changed
             record = anomaly.to_record(wall_ms)
             record["kind"] = part.kind.value
             record["windows"] = []
@@ -179,50 +174,52 @@ class Processor:
         return out
 
     def _one(
-        self, msg: InMessage, now_ms: int, derived: list[OutMessage], touched: set[tuple[Kind, int]]
+        self, msg: InMessage, part: PartitionState | None, now_ms: int, derived: list[OutMessage]
     ) -> OutMessage:
-        kind = self.topics.kind_of_raw(msg.topic)
-        if kind is None:
+        if part is None:
             return self._dead_letter(msg, Reason.UNKNOWN_TOPIC, f"no schema for topic {msg.topic!r}")
+        kind = part.kind
         verdict = validate(msg.value, kind, self.policy, now_ms)
         if isinstance(verdict, Rejected):
             return self._dead_letter(msg, verdict.reason, verdict.detail)
-        assert msg.value is not None  # validate() accepts only non-empty bytes
-        part = self._partition(kind, msg.partition)
-        tracker_key = state_key(verdict)
-        self._ensure_loaded(tracker_key, part)
+        series = part.series(verdict.key)
+        event_ms = verdict.event_time_ms
         origin = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
-        consumed_at = f"{msg.topic}/{msg.partition}/{msg.offset}"
-        seen = self.revisions.classify(verdict, consumed_at)
+        known = None
+        if (
+            series.newest_ms is not None
+            and event_ms <= series.newest_ms
+            and not part.beyond_horizon(event_ms)
+        ):
+            known = part.revision(verdict.key, event_ms)
+        seen = classify(verdict, known, msg.offset)  # NEW without a lookup for a new interval of the series
         if isinstance(seen, Rejected):
             return self._dead_letter(msg, seen.reason, seen.detail)
         if seen == REDELIVERY:
-            # Our own re-delivery of a record whose effects are already in the persisted state: publish it
-            # again (at least once), change nothing.
-            return self._enriched(msg, kind, verdict, origin, late=False, watermark_ms=part.watermark_ms)
-        self.revisions.record(verdict, msg.value, consumed_at)
-        self._mark_dirty(kind, msg.partition, verdict.key)
+            # Our own re-delivery after a crash: published again; its state changes are applied only where
+            # they are missing (each entry knows the offsets it holds).
+            assert known is not None
+            seen = NEW if known.counted else REVISION
+        elif not part.beyond_horizon(event_ms):
+            part.put_revision(verdict.key, event_ms, Revision.of(verdict, msg.offset, counted=seen == NEW))
         if seen == REVISION:
             # The windows already hold the earlier version; adding this one would count the interval twice.
             # Its contribution goes to `late`, so no bar changes silently.
-            windows, closed = part.windows_of(verdict.event_time_ms)
+            windows, closed = part.windows_of(event_ms)
             reason = "window_closed" if windows and closed == len(windows) else "revision"
             late = self._late_record(kind, verdict, origin, reason, windows, part.watermark_ms)
             derived.append(self._late(msg, verdict, late))
             return self._enriched(msg, kind, verdict, origin, late=closed > 0, watermark_ms=part.watermark_ms)
-        observed = part.observe(verdict.key, verdict.event_time_ms, verdict.interval_ms, verdict.record)
-        touched.add((kind, msg.partition))
-        windows = [
-            {"window": name, "window_start_ms": start_ms, "window_end_ms": end_ms}
-            for name, start_ms, end_ms in observed.added.accepted
-        ]
+        value = float(verdict.record[VALUE_FIELD[kind]])
+        observed = part.observe(series, event_ms, verdict.interval_ms, value, verdict.record, msg.offset)
         if observed.added.is_late:
             late_windows = [w.to_record() for w in observed.added.late]
             late = self._late_record(
                 kind, verdict, origin, observed.added.late[0].reason, late_windows, observed.watermark_ms
             )
             derived.append(self._late(msg, verdict, late))
-        offset_min = utc_offset_min(verdict.record)
+        windows = [stats.to_record() for stats in observed.stats]
+        offset_min = utc_offset_min(verdict.record) if observed.anomalies else 0
         for anomaly in observed.anomalies:
             record = anomaly.to_record(now_ms, origin, offset_min)
             record["kind"] = kind.value
@@ -240,7 +237,7 @@ class Processor:
             late=observed.added.is_late,
             watermark_ms=observed.watermark_ms,
             windows=windows,
-            anomalies=observed.anomalies,
+            observed=observed,
         )
 
     def _late_record(
@@ -272,76 +269,55 @@ class Processor:
 
     def _partition(self, kind: Kind, partition: int) -> PartitionState:
         part = self._partitions.get((kind, partition))
-        if part is not None:
-            return part
-        part = self._partitions[(kind, partition)] = PartitionState(
-            kind, partition, self.window_specs, self.grace_ms, self.detector_config, self.detectors_enabled
-        )
-        if self.load_state is not None:
-            data = self.load_state(partition_state_key(kind, partition))
-            if data is not None:
-                for key in part.load_partition(data):
-                    self._ensure_loaded(f"{kind.value}/{key}", part)
+        if part is None:
+            part = self._partitions[(kind, partition)] = PartitionState(
+                kind,
+                partition,
+                self.window_specs,
+                self.grace_ms,
+                self.store,
+                self.detector_config,
+                self.detectors_enabled,
+                self.horizon_ms,
+            )
+        if (kind, partition) not in self._touched:
+            part.prune()  # once per batch, before its first event: deletions ride with this batch's changes
+            self._touched.add((kind, partition))
         return part
 
-    def _ensure_loaded(self, table_key: str, part: PartitionState) -> None:
-        if table_key in self._loaded_keys:
-            return
-        self._loaded_keys.add(table_key)
-        if self.load_state is None:
-            return
-        data = self.load_state(table_key)
-        if data is None:
-            return
-        entry = orjson.loads(data)
-        if entry.get("r") is not None:
-            self.revisions.load_key(table_key, orjson.dumps(entry["r"]))
-        part.load_key(table_key.partition("/")[2], entry)
+    # -- persistence ---------------------------------------------------------------------------------------
+    def take_changes(self) -> dict[int, list[Change]]:
+        """Every state change since the last call, per partition, in prefix-safe order (meta last)."""
+        return {p: changes for p in self.store.dirty_partitions() if (changes := self.store.take_changes(p))}
 
-    def _mark_dirty(self, kind: Kind, partition: int, key: str) -> None:
-        self._dirty_keys[f"{kind.value}/{key}"] = (kind, partition, key)
-        self._dirty_partitions.add((kind, partition))
+    def persisted(self) -> None:
+        """The changes handed over by :meth:`take_changes` are durable: advance the durable watermarks (which
+        allow pruning) and trim the cache."""
+        for kind_partition in self._touched:
+            part = self._partitions.get(kind_partition)
+            if part is not None:
+                part.persisted()
+        self._touched.clear()
+        self.store.evict()
 
     def forget_keys(self) -> None:
-        """After a rebalance: drop in-memory state before the next batch and reload it from the table."""
+        """After a rebalance: drop in-memory state before the next batch and reload it from the store."""
         self._reset_pending = True
 
     def _reset(self) -> None:
         self._reset_pending = False
-        self.revisions = RevisionTracker(self.revisions.horizon_ms)
-        self._loaded_keys.clear()
         self._partitions.clear()
-        self._dirty_keys.clear()
-        self._dirty_partitions.clear()
+        self._touched.clear()
+        self.store.forget_partitions()
 
-    def take_dirty_state(self, partitions: Collection[int] | None = None) -> list[tuple[str, int, bytes]]:
-        """``(table key, partition, state bytes)`` of every entry changed since the last call, so the
-        caller writes each once per batch. With ``partitions``, only entries of those partitions are
-        handed over (the caller can write a partition only while it holds an event of it); the rest stay
-        dirty for a later batch."""
-        changed: list[tuple[str, int, bytes]] = []
-        for table_key, (kind, partition, key) in list(self._dirty_keys.items()):
-            if partitions is not None and partition not in partitions:
-                continue
-            del self._dirty_keys[table_key]
-            part = self._partitions[(kind, partition)]
-            entry = {"format": _STATE_FORMAT, "r": orjson.Fragment(self.revisions.dump_key(table_key))}
-            windows_detectors = part.dump_key(key)
-            if windows_detectors is not None:
-                entry.update(windows_detectors)
-            changed.append((table_key, partition, orjson.dumps(entry)))
-        for kind, partition in list(self._dirty_partitions):
-            if partitions is not None and partition not in partitions:
-                continue
-            self._dirty_partitions.discard((kind, partition))
-            part = self._partitions[(kind, partition)]
-            changed.append((partition_state_key(kind, partition), partition, part.dump_partition()))
-        self.revisions.clear_dirty()
-        return changed
-
+    # -- introspection -------------------------------------------------------------------------------------
     def open_window_count(self) -> int:
         return sum(part.tracker.open_window_count() for part in self._partitions.values())
 
+    def open_pane_count(self) -> int:
+        return sum(part.tracker.open_pane_count() for part in self._partitions.values())
+
+    # -- outputs -------------------------------------------------------------------------------------------
     def _enriched(
         self,
         msg: InMessage,
@@ -352,13 +328,18 @@ class Processor:
         late: bool,
         watermark_ms: int | None,
         windows: list[dict[str, Any]] | None = None,
-        anomalies: Sequence[Anomaly] = (),
+        observed: Observed | None = None,
     ) -> OutMessage:
+        anomalies: Sequence[Anomaly] = () if observed is None else observed.anomalies
+        scored = None if observed is None else observed.scored
         record = dict(accepted.record)
         record["late"] = late
         record["origin"] = origin
         record["windows"] = windows or []
         record["watermark_ms"] = watermark_ms
+        record["spike"] = (
+            None if scored is None else {"score": scored[0], "median": scored[1], "mad": scored[2]}
+        )
         record["anomaly_score"] = max((a.score for a in anomalies), default=0.0)
         record["anomalies"] = sorted({a.type.value for a in anomalies})
         return OutMessage(
@@ -373,7 +354,7 @@ class Processor:
 
     def _bar(self, kind: Kind, partition: int, bar: ClosedBar) -> OutMessage:
         return self._derived(
-            self.topics.bars(kind), bar.key, bar.record(kind), bar.aggregate.end_ms, partition, "bar"
+            self.topics.bars(kind), bar.key, bar.record(kind), bar.bar.end_ms, partition, "bar"
         )
 
     def _derived(

@@ -46,6 +46,8 @@ class Outgoing(Protocol):
     def timestamp_ms(self) -> int | None: ...
     @property
     def source_partition(self) -> int: ...
+    @property
+    def partition(self) -> int | None: ...
 
 
 @dataclass(slots=True)
@@ -94,11 +96,14 @@ class BatchSender:
         open_batches: dict[tuple[str, int], _Batch] = {}
         done: list[_Batch] = []
         for out in records:
-            partitions = self._partitions.get(out.topic) or await self._partitions_of(producer, out.topic)
-            if out.key is None:
-                partition = partitions[out.source_partition % len(partitions)]
+            if out.partition is not None:
+                partition = out.partition
             else:
-                partition = self._partitioner(out.key, partitions, partitions)
+                partitions = self._partitions.get(out.topic) or await self._partitions_of(producer, out.topic)
+                if out.key is None:
+                    partition = partitions[out.source_partition % len(partitions)]
+                else:
+                    partition = self._partitioner(out.key, partitions, partitions)
             batch = open_batches.get((out.topic, partition))
             for _ in range(2):
                 if batch is None:
@@ -117,9 +122,12 @@ class BatchSender:
         done.extend(open_batches.values())
         return done
 
-    async def send_all(self, records: Sequence[Outgoing]) -> None:
-        """Return once the broker acknowledged every record; resend failed batches until it has."""
+    async def send_all(self, records: Sequence[Outgoing]) -> dict[tuple[str, int], int]:
+        """Return once the broker acknowledged every record; resend failed batches until it has.
+
+        Returns the offset of the last record written to each (topic, partition)."""
         pending = list(records)
+        last: dict[tuple[str, int], int] = {}
         while pending:
             producer = await self._started()
             batches = await self._build(producer, pending)
@@ -128,7 +136,15 @@ class BatchSender:
                 for batch in batches
             ]
             results = await asyncio.gather(*futures, return_exceptions=True)
-            failed = [b for b, res in zip(batches, results, strict=True) if isinstance(res, BaseException)]
+            failed = []
+            for batch, res in zip(batches, results, strict=True):
+                if isinstance(res, BaseException):
+                    failed.append(batch)
+                    continue
+                offset = res.offset + len(batch.records) - 1
+                tp = (batch.topic, batch.partition)
+                if offset > last.get(tp, -1):
+                    last[tp] = offset
             pending = [out for batch in failed for out in batch.records]
             if failed:
                 first = next(res for res in results if isinstance(res, BaseException))
@@ -138,6 +154,7 @@ class BatchSender:
                 )
                 self._partitions.clear()
                 await asyncio.sleep(_RETRY_PAUSE_S)
+        return last
 
     async def stop(self) -> None:
         if self._producer is not None:

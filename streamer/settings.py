@@ -36,8 +36,12 @@ class Settings:
     batch_within_ms: int = 50
     producer_linger_ms: int = 10
     table_standby_replicas: int = 0
-    rocksdb_block_cache_bytes: int = 8 * 1024 * 1024
-    rocksdb_write_buffer_bytes: int = 4 * 1024 * 1024
+    rocksdb_block_cache_bytes: int = 4 * 1024 * 1024  # per partition DB
+    rocksdb_write_buffer_bytes: int = 4 * 1024 * 1024  # per partition DB, two of them
+    # The state cache in front of RocksDB: series summaries (detector state; ~6 KB each for a price node)
+    # and window panes (~0.3 KB each). Memory is bounded by these, not by the number of series.
+    state_cache_series: int = 10_000
+    state_cache_panes: int = 200_000
     grace_ms: int = 10 * 60 * 1000
     price_bands: str = ""  # overrides on top of the defaults, "AEMO=-1000:15000,ERCOT=-250:5000"
     max_value_bytes: int = 64 * 1024
@@ -113,6 +117,8 @@ def load_settings(
     if unknown:
         raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
     settings = replace(base, **values)
+    if settings.state_cache_series < 1 or settings.state_cache_panes < 1:
+        raise ConfigError("state cache sizes must be at least 1")
     if settings.partitions < 1 or settings.replication_factor < 1:
         raise ConfigError("partitions and replication factor must be at least 1")
     if not 3 * settings.heartbeat_interval_ms <= settings.session_timeout_ms <= 90_000:

@@ -348,7 +348,8 @@ async def _drive(
             )
         if now >= next_sample:
             committed = await committed_offsets(admin, group, raw_topics)
-            report.samples.append(CommitSample(now - started, committed, dict(tail.processed_max)))
+            if committed is not None:  # None: the broker could not answer (a restart, a rebalance)
+                report.samples.append(CommitSample(now - started, committed, dict(tail.processed_max)))
             next_sample = now + config.sample_s
         share = len(tail.primary_seen) / config.messages
         if pending and share >= pending[0].at:

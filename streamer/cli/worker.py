@@ -83,6 +83,18 @@ __all__ = ["worker"]
     envvar="STREAMER_COMMIT_INTERVAL_MS",
     help="How often processed offsets are committed; bounds what a crash re-publishes [default 1000].",
 )
+@click.option(
+    "--state-cache-series",
+    type=click.IntRange(1),
+    envvar="STREAMER_STATE_CACHE_SERIES",
+    help="Series kept in memory in front of RocksDB (LRU) [default 10000].",
+)
+@click.option(
+    "--state-cache-panes",
+    type=click.IntRange(1),
+    envvar="STREAMER_STATE_CACHE_PANES",
+    help="Window panes kept in memory in front of RocksDB [default 200000].",
+)
 @click.option("--loglevel", type=click.Choice(["debug", "info", "warning", "error"]), default="warning")
 def worker(
     bootstrap: str | None,
@@ -102,6 +114,8 @@ def worker(
     instance_id: str | None,
     session_timeout_ms: int | None,
     commit_interval_ms: int | None,
+    state_cache_series: int | None,
+    state_cache_panes: int | None,
     loglevel: str,
 ) -> None:
     """Consume raw.*, publish enriched.* and dlq until stopped (SIGTERM/SIGINT stop it cleanly)."""
@@ -123,6 +137,8 @@ def worker(
         instance_id=instance_id,
         session_timeout_ms=session_timeout_ms,
         commit_interval_ms=commit_interval_ms,
+        state_cache_series=state_cache_series,
+        state_cache_panes=state_cache_panes,
     )
     from streamer.runner import run_worker
 

@@ -9,11 +9,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-import orjson
 
 from streamer.detectors.band import BandConfig, BandDetector
 from streamer.detectors.base import Anomaly, AnomalyType, Detector, Severity
@@ -79,10 +77,22 @@ class DetectorSet:
         return cls(detectors)
 
     def observe(self, key: str, event_ms: int, value: float, fields: Mapping[str, Any]) -> list[Anomaly]:
+        return self.observe_scored(key, event_ms, value, fields)[0]
+
+    def observe_scored(
+        self, key: str, event_ms: int, value: float, fields: Mapping[str, Any]
+    ) -> tuple[list[Anomaly], tuple[float, float, float, float] | None]:
+        """Anomalies, and the robust spike score ``(score, median, mad, scale)`` the value was judged by (None
+        without a spike detector or while its history is short)."""
         found: list[Anomaly] = []
+        scored = None
         for detector in self.detectors:
-            found.extend(detector.observe(key, event_ms, value, fields))
-        return found
+            if isinstance(detector, SpikeDetector):
+                anomalies, scored = detector.observe_scored(key, event_ms, value, fields)
+                found.extend(anomalies)
+            else:
+                found.extend(detector.observe(key, event_ms, value, fields))
+        return found, scored
 
     def tick(self, now_ms: int) -> list[Anomaly]:
         found: list[Anomaly] = []
@@ -90,16 +100,32 @@ class DetectorSet:
             found.extend(detector.tick(now_ms))
         return found
 
-    def dump_key(self, key: str) -> bytes | None:
+    def dump_key(self, key: str) -> dict[str, Any] | None:
+        """Every detector's state of ``key`` by anomaly type (JSON-able), or None when none has any."""
         parts = {}
         for detector in self.detectors:
             data = detector.dump_key(key)
             if data is not None:
-                parts[detector.type.value] = orjson.Fragment(data)
-        return orjson.dumps(parts) if parts else None
+                parts[detector.type.value] = data
+        return parts or None
 
-    def load_key(self, key: str, data: bytes) -> None:
-        parts = orjson.loads(data)
+    def take_chunks(self, key: str) -> list[tuple[int, bytes]]:
+        """History chunks of ``key`` filled since the last call (the spike detector's), to persist once."""
+        return [c for d in self.detectors if isinstance(d, SpikeDetector) for c in d.take_chunks(key)]
+
+    def load_key(
+        self, key: str, parts: Mapping[str, Any], read_chunk: Callable[[int], bytes | None] | None = None
+    ) -> None:
         for detector in self.detectors:
-            if detector.type.value in parts:
-                detector.load_key(key, orjson.dumps(parts[detector.type.value]))
+            data = parts.get(detector.type.value)
+            if data is None:
+                continue
+            if isinstance(detector, SpikeDetector):
+                detector.load_key(key, data, read_chunk)
+            else:
+                detector.load_key(key, data)
+
+    def forget(self, key: str) -> None:
+        """Drop ``key``'s state from memory (it is persisted); the stale-feed detector keeps its own."""
+        for detector in self.detectors:
+            detector.forget(key)

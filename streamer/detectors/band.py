@@ -60,8 +60,11 @@ class BandDetector:
     def tick(self, now_ms: int) -> list[Anomaly]:
         return []
 
-    def dump_key(self, key: str) -> bytes | None:
+    def dump_key(self, key: str) -> Any:
         return None
 
-    def load_key(self, key: str, data: bytes) -> None:
+    def load_key(self, key: str, data: Any) -> None:
+        return None
+
+    def forget(self, key: str) -> None:
         return None

@@ -2,7 +2,8 @@
 
 Detectors are plain objects with state per series key. ``observe`` is called for each accepted event in
 event-time order per key; ``tick`` is the timer call for detectors that react to the absence of events.
-State serialises to bytes per key so the Faust layer can keep it in an ordinary RocksDB table.
+State per key dumps to a small JSON-able value the state store persists with the series, loads back, and can
+be forgotten when the series leaves the store's cache.
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ class Detector(Protocol):
 
     def tick(self, now_ms: int) -> list[Anomaly]: ...
 
-    def dump_key(self, key: str) -> bytes | None: ...
+    def dump_key(self, key: str) -> Any: ...
 
-    def load_key(self, key: str, data: bytes) -> None: ...
+    def load_key(self, key: str, data: Any) -> None: ...
+
+    def forget(self, key: str) -> None: ...

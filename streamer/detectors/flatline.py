@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from streamer.detectors.base import Anomaly, AnomalyType, Severity
 
 __all__ = ["FlatlineConfig", "FlatlineDetector"]
@@ -50,10 +48,12 @@ class FlatlineDetector:
     def tick(self, now_ms: int) -> list[Anomaly]:
         return []
 
-    def dump_key(self, key: str) -> bytes | None:
-        state = self._state.get(key)
-        return None if state is None else orjson.dumps(state)
+    def dump_key(self, key: str) -> Any:
+        return self._state.get(key)
 
-    def load_key(self, key: str, data: bytes) -> None:
-        value, length, start_ms = orjson.loads(data)
+    def load_key(self, key: str, data: Any) -> None:
+        value, length, start_ms = data
         self._state[key] = [float(value), int(length), int(start_ms)]
+
+    def forget(self, key: str) -> None:
+        self._state.pop(key, None)

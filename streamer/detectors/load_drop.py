@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from streamer.detectors.base import Anomaly, AnomalyType, Severity
 
 __all__ = ["LoadDropConfig", "LoadDropDetector"]
@@ -59,9 +57,12 @@ class LoadDropDetector:
     def tick(self, now_ms: int) -> list[Anomaly]:
         return []
 
-    def dump_key(self, key: str) -> bytes | None:
+    def dump_key(self, key: str) -> Any:
         history = self._state.get(key)
-        return None if history is None else orjson.dumps(list(history))
+        return None if history is None else list(history)
 
-    def load_key(self, key: str, data: bytes) -> None:
-        self._state[key] = deque((float(v) for v in orjson.loads(data)), maxlen=self.config.lag_n)
+    def load_key(self, key: str, data: Any) -> None:
+        self._state[key] = deque((float(v) for v in data), maxlen=self.config.lag_n)
+
+    def forget(self, key: str) -> None:
+        self._state.pop(key, None)

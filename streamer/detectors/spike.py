@@ -13,12 +13,12 @@ run of high prices) stops being flagged once it fills half the window; with Fals
 from __future__ import annotations
 
 import bisect
+import math
+from array import array
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import orjson
 
 from streamer.detectors.base import Anomaly, AnomalyType, Severity
 
@@ -85,12 +85,17 @@ def median_mad(sorted_values: list[float]) -> tuple[float, float]:
     return median, mad
 
 
+CHUNK = 48  # values per persisted chunk of history
+
+
 class _History:
-    __slots__ = ("fifo", "ordered")
+    __slots__ = ("fifo", "n", "ordered", "taken")
 
     def __init__(self, window_n: int) -> None:
         self.fifo: deque[float] = deque(maxlen=window_n)
         self.ordered: list[float] = []
+        self.n = 0  # values ever pushed
+        self.taken = 0  # values already handed over in full chunks
 
     def push(self, value: float) -> None:
         if len(self.fifo) == self.fifo.maxlen:
@@ -98,14 +103,26 @@ class _History:
             del self.ordered[bisect.bisect_left(self.ordered, oldest)]
         self.fifo.append(value)
         bisect.insort(self.ordered, value)
+        self.n += 1
+
+    def value_at(self, index: int) -> float:
+        """The ``index``-th value ever pushed, or NaN when it has left the window."""
+        first = self.n - len(self.fifo)
+        return self.fifo[index - first] if first <= index < self.n else math.nan
 
 
 class SpikeDetector:
+    """Spike detection per key. Persisted as a small head (the count and the values since the last full
+    chunk, rewritten with every value) plus full chunks of (up to) :data:`CHUNK` values written once each,
+    in a ring of :attr:`slots`, so a value costs a few bytes of writes instead of the whole window."""
+
     type = AnomalyType.PRICE_SPIKE
 
     def __init__(self, config: SpikeConfig | None = None) -> None:
         self.config = config or SpikeConfig()
         self._state: dict[str, _History] = {}
+        self.chunk = min(CHUNK, self.config.window_n)
+        self.slots = self.config.window_n // self.chunk + 2
 
     def score(self, key: str, value: float) -> tuple[float, float, float, float] | None:
         """``(score, median, mad, scale)`` of ``value`` against ``key``'s history; None while too short."""
@@ -117,7 +134,10 @@ class SpikeDetector:
         scale = max(MAD_TO_SIGMA * mad, cfg.rel_scale_floor * abs(median), cfg.abs_scale_floor)
         return abs(value - median) / scale, median, mad, scale
 
-    def observe(self, key: str, event_ms: int, value: float, fields: Mapping[str, Any]) -> list[Anomaly]:
+    def observe_scored(
+        self, key: str, event_ms: int, value: float, fields: Mapping[str, Any]
+    ) -> tuple[list[Anomaly], tuple[float, float, float, float] | None]:
+        """:meth:`observe`, and the score it judged ``value`` by (for the enriched record)."""
         cfg = self.config
         scored = self.score(key, value)
         found: list[Anomaly] = []
@@ -131,17 +151,53 @@ class SpikeDetector:
             if history is None:
                 history = self._state[key] = _History(cfg.window_n)
             history.push(value)
-        return found
+        return found, scored
+
+    def observe(self, key: str, event_ms: int, value: float, fields: Mapping[str, Any]) -> list[Anomaly]:
+        return self.observe_scored(key, event_ms, value, fields)[0]
 
     def tick(self, now_ms: int) -> list[Anomaly]:
         return []
 
-    def dump_key(self, key: str) -> bytes | None:
+    def dump_key(self, key: str) -> Any:
+        """The head: ``[values ever pushed, values since the last full chunk]``, or None if none."""
         history = self._state.get(key)
-        return None if history is None else orjson.dumps(list(history.fifo))
+        if history is None:
+            return None
+        tail = history.n % self.chunk
+        return [history.n, [history.value_at(i) for i in range(history.n - tail, history.n)]]
 
-    def load_key(self, key: str, data: bytes) -> None:
-        history = _History(self.config.window_n)
-        for value in orjson.loads(data):
-            history.push(float(value))
+    def take_chunks(self, key: str) -> list[tuple[int, bytes]]:
+        """``(slot, bytes)`` of every chunk filled since the last call (positions that already left the
+        window are NaN: they are never read again)."""
+        history = self._state.get(key)
+        if history is None:
+            return []
+        out = []
+        size = self.chunk
+        for chunk in range(history.taken // size, history.n // size):
+            values = array("d", (history.value_at(i) for i in range(chunk * size, (chunk + 1) * size)))
+            out.append((chunk % self.slots, values.tobytes()))
+        history.taken = history.n - history.n % self.chunk
+        return out
+
+    def load_key(self, key: str, head: Any, read_chunk: Callable[[int], bytes | None] | None = None) -> None:
+        """Restore ``key`` from :meth:`dump_key` output and its chunks (``read_chunk(slot)``)."""
+        n, tail = int(head[0]), [float(v) for v in head[1]]
+        window_n = self.config.window_n
+        full = n // self.chunk
+        first = max(0, full - -(-(window_n - len(tail)) // self.chunk))
+        values: list[float] = []
+        for chunk in range(first, full):
+            data = read_chunk(chunk % self.slots) if read_chunk is not None else None
+            values.extend(array("d", data) if data else [math.nan] * self.chunk)
+        values.extend(tail)
+        history = _History(window_n)
+        for value in values[-window_n:]:
+            if not math.isnan(value):
+                history.push(value)
+        history.n, history.taken = n, n - n % self.chunk
         self._state[key] = history
+
+    def forget(self, key: str) -> None:
+        self._state.pop(key, None)

@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from streamer.detectors.base import Anomaly, AnomalyType, Severity
 
 __all__ = ["StaleConfig", "StaleFeedDetector"]
@@ -68,10 +66,15 @@ class StaleFeedDetector:
             found.append(Anomaly(key, self.type, severity, missing / cfg.k, state[0], context))
         return found
 
-    def dump_key(self, key: str) -> bytes | None:
-        state = self._state.get(key)
-        return None if state is None else orjson.dumps(state)
+    def dump_key(self, key: str) -> Any:
+        return self._state.get(key)
 
-    def load_key(self, key: str, data: bytes) -> None:
-        last_ms, interval_ms, level = orjson.loads(data)
-        self._state[key] = [int(last_ms), int(interval_ms), int(level)]
+    def load_key(self, key: str, data: Any) -> None:
+        """Restore ``key`` unless it is already known: this state is never forgotten while the worker owns
+        the partition (the timer must see every series), so what is in memory is the newest."""
+        if key not in self._state:
+            last_ms, interval_ms, level = data
+            self._state[key] = [int(last_ms), int(interval_ms), int(level)]
+
+    def forget(self, key: str) -> None:
+        """Kept: a few numbers per series, and the timer needs all of them."""

@@ -1,19 +1,32 @@
-"""Event-time windows: pure assignment, bar aggregates and the per-partition tracker (DESIGN.md §3)."""
+"""Event-time windows: pure assignment, panes and bars, and the per-partition tracker (DESIGN.md §3)."""
 
 from __future__ import annotations
 
-from streamer.windows.aggregates import BarAggregate, bar_record, iso_ms
+from streamer.windows.aggregates import bar_record, iso_ms
 from streamer.windows.assign import WindowSpec, hopping, parse_duration_ms, tumbling
-from streamer.windows.tracker import AddResult, ClosedBar, LateWindow, WindowTracker
+from streamer.windows.panes import Bar, Pane, WindowStats, combine
+from streamer.windows.tracker import (
+    AddResult,
+    ClosedBar,
+    LateWindow,
+    MemoryPaneStore,
+    PaneStore,
+    WindowTracker,
+)
 
 __all__ = [
     "AddResult",
-    "BarAggregate",
+    "Bar",
     "ClosedBar",
     "LateWindow",
+    "MemoryPaneStore",
+    "Pane",
+    "PaneStore",
     "WindowSpec",
+    "WindowStats",
     "WindowTracker",
     "bar_record",
+    "combine",
     "hopping",
     "iso_ms",
     "parse_duration_ms",

@@ -1,36 +1,69 @@
-"""Per-partition event-time window state: watermark, grace, closing, lateness.
+"""Per-partition event-time windows over panes: watermark, grace, closing, lateness.
 
-The watermark of a partition is the largest event time seen on it. A window ``[start, end)`` is closed once
-``end + grace_ms <= watermark``; it is then emitted exactly once by :meth:`WindowTracker.close_ready` and
-forgotten, so state stays bounded. Lateness needs no list of closed windows: any window whose
-``end + grace_ms`` is at or below the watermark is closed, and an event for it is reported late.
+The watermark of a partition is the largest event time seen on it. A window ``[start, end)`` closes once
+``end + grace_ms <= watermark``: its bar is combined from its panes and emitted exactly once, at the moment
+the watermark passes (before the next event is looked at, so a later event can never slip into a bar it was
+reported late for). Lateness needs no list of closed windows: any window whose ``end + grace_ms`` is at or
+below the watermark is closed, and an event for it is reported late; its panes still serve the windows that
+are open.
 
-Persistence: the Faust layer writes ``dump_key(key)`` for each of ``dirty_keys()`` once per batch (None
-means delete the table entry) and ``dump_watermark()``; after a restart it calls ``load_key`` and
-``load_watermark``.
+Panes live in a :class:`PaneStore` (a dict in tests and in-process computations; RocksDB behind a bounded
+cache in the worker). The tracker itself keeps only an index of which series have a pane at which start, so
+it knows what to combine when a window closes; a restarted worker rebuilds it from the store. A pane is
+deleted once every window that contains it has closed as of a *durable* watermark (:meth:`prune`), so a crash
+that loses the newest watermark can close those windows again from intact panes.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import orjson
+from typing import Any, Protocol
 
 from streamer.topics import Kind
-from streamer.windows.aggregates import BarAggregate, bar_record, utc_offset_min
+from streamer.windows.aggregates import bar_record, utc_offset_min
 from streamer.windows.assign import WindowSpec
+from streamer.windows.panes import Bar, Pane, WindowStats, combine, pane_ms_for, window_stats
 
-__all__ = ["AddResult", "ClosedBar", "LateWindow", "WindowTracker"]
+__all__ = ["AddResult", "ClosedBar", "LateWindow", "MemoryPaneStore", "PaneStore", "WindowTracker"]
 
 logger = logging.getLogger(__name__)
 
 LATE_REASON = "window_closed"
 
-_WindowId = tuple[str, int]  # (spec name, start_ms)
+
+class PaneStore(Protocol):
+    """Where the panes of one (partition, kind) live."""
+
+    def pane(self, key: str, start_ms: int) -> Pane | None: ...
+
+    def put_pane(self, key: str, pane: Pane) -> None: ...
+
+    def delete_pane(self, key: str, start_ms: int) -> None: ...
+
+    def pane_keys(self) -> Iterable[tuple[int, str]]:
+        """``(start_ms, series key)`` of every stored pane (to rebuild the index after a restart)."""
+        ...
+
+
+class MemoryPaneStore:
+    """Panes in a dict: for tests and for in-process computations over a file."""
+
+    def __init__(self) -> None:
+        self.panes: dict[tuple[str, int], Pane] = {}
+
+    def pane(self, key: str, start_ms: int) -> Pane | None:
+        return self.panes.get((key, start_ms))
+
+    def put_pane(self, key: str, pane: Pane) -> None:
+        self.panes[(key, pane.start_ms)] = pane
+
+    def delete_pane(self, key: str, start_ms: int) -> None:
+        self.panes.pop((key, start_ms), None)
+
+    def pane_keys(self) -> Iterable[tuple[int, str]]:
+        return [(start, key) for key, start in self.panes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +88,7 @@ class LateWindow:
 
 @dataclass(frozen=True, slots=True)
 class AddResult:
-    """Where one event went: the open windows it was added to and the closed ones it missed."""
+    """Where one event went: the open windows it counts in and the closed ones it missed."""
 
     accepted: tuple[tuple[str, int, int], ...]
     late: tuple[LateWindow, ...]
@@ -68,118 +101,210 @@ class AddResult:
 @dataclass(frozen=True, slots=True)
 class ClosedBar:
     key: str
-    aggregate: BarAggregate
+    bar: Bar
 
     def record(self, kind: Kind) -> dict[str, Any]:
-        return bar_record(self.key, kind, self.aggregate)
+        return bar_record(self.key, kind, self.bar)
 
 
 class WindowTracker:
-    """Open windows per key for one partition, with the partition watermark."""
+    """Open windows of the series of one partition, as panes, with the partition watermark."""
 
-    def __init__(self, specs: Sequence[WindowSpec], grace_ms: int) -> None:
+    def __init__(
+        self,
+        specs: Sequence[WindowSpec],
+        grace_ms: int,
+        store: PaneStore | None = None,
+        *,
+        watermark_ms: int | None = None,
+    ) -> None:
         if grace_ms < 0:
             raise ValueError(f"grace_ms must be >= 0, got {grace_ms}")
         if len({s.name for s in specs}) != len(specs):
             raise ValueError("window spec names must be unique")
         self.specs = tuple(specs)
         self.grace_ms = grace_ms
-        self.watermark_ms: int | None = None
+        self.pane_ms = pane_ms_for([n for s in self.specs for n in (s.size_ms, s.step_ms)])
+        self.store: PaneStore = store if store is not None else MemoryPaneStore()
+        self.watermark_ms = watermark_ms
         self.late_count = 0
-        self._open: dict[str, dict[_WindowId, BarAggregate]] = {}
-        self._deadlines: list[tuple[int, str, str, int]] = []  # (end_ms + grace_ms, key, spec, start_ms)
-        self._dirty: set[str] = set()
+        self._closed_through = watermark_ms  # every window with end + grace <= this has been emitted
+        self._index: dict[int, list[str]] = {}  # pane start -> series keys with a pane there
+        self._next_deadline: int | None = None
+        self._ready: list[ClosedBar] = []
+        if self.specs and watermark_ms is not None:
+            for start_ms, key in self.store.pane_keys():
+                self._index.setdefault(start_ms, []).append(key)
+            self._next_deadline = self._earliest_deadline()
+
+    # -- windows of an event ------------------------------------------------------------------------
+    def _closed_end(self) -> int | None:
+        """Windows with ``end <=`` this are closed."""
+        return None if self.watermark_ms is None else self.watermark_ms - self.grace_ms
+
+    def windows_of(self, event_ms: int) -> list[tuple[WindowSpec, int, int, bool]]:
+        """Every window of ``event_ms``: (spec, start, end, closed)."""
+        closed_end = self._closed_end()
+        return [
+            (spec, start, end, closed_end is not None and end <= closed_end)
+            for spec in self.specs
+            for start, end in spec.windows(event_ms)
+        ]
 
     def add(
-        self, key: str, event_ms: int, interval_ms: int, value: float, fields: Mapping[str, Any] | None = None
+        self,
+        key: str,
+        event_ms: int,
+        interval_ms: int,
+        value: float,
+        fields: Mapping[str, Any] | None = None,
+        offset: int = -1,
     ) -> AddResult:
-        """Add one event (``event_ms`` = its interval start) to every open window that contains it."""
-        windows = self._open.get(key)
-        if windows is None:
-            windows = self._open[key] = {}
+        """Add one event (``event_ms`` = its interval start) to its pane, for the windows still open.
+
+        ``offset`` (the input record's offset) makes the add idempotent: a pane that already holds it
+        ignores it. When the event moves the watermark past a window's end + grace, the window closes now;
+        its bar is returned by the next :meth:`close_ready`.
+        """
         accepted: list[tuple[str, int, int]] = []
         late: list[LateWindow] = []
-        watermark_ms = self.watermark_ms
-        # A window is closed when end + grace <= watermark, i.e. end <= closed_end_ms.
-        closed_end_ms = None if watermark_ms is None else watermark_ms - self.grace_ms
-        offset: int | None = None
-        for spec in self.specs:
-            for start_ms, end_ms in spec.windows(event_ms):
-                if closed_end_ms is not None and end_ms <= closed_end_ms:
-                    assert watermark_ms is not None
-                    late.append(LateWindow(spec.name, start_ms, end_ms, watermark_ms))
-                    continue
-                agg = windows.get((spec.name, start_ms))
-                if agg is None:
-                    if offset is None:
-                        offset = utc_offset_min(fields) if fields else 0
-                    agg = windows[(spec.name, start_ms)] = BarAggregate(spec.name, start_ms, end_ms, offset)
-                    heapq.heappush(self._deadlines, (end_ms + self.grace_ms, key, spec.name, start_ms))
-                agg.add(event_ms, interval_ms, value)
-                accepted.append((spec.name, start_ms, end_ms))
+        deadline: int | None = None
+        for spec, start, end, closed in self.windows_of(event_ms):
+            if closed:
+                assert self.watermark_ms is not None
+                late.append(LateWindow(spec.name, start, end, self.watermark_ms))
+            else:
+                accepted.append((spec.name, start, end))
+                if deadline is None or end < deadline:
+                    deadline = end
+        if accepted:
+            pane_start = event_ms - event_ms % self.pane_ms
+            pane = self.store.pane(key, pane_start)
+            if pane is None:
+                pane = Pane(pane_start, utc_offset_min(fields) if fields else 0)
+                self._index.setdefault(pane_start, []).append(key)
+            if pane.add(event_ms, interval_ms, value, pane_start + self.pane_ms, offset):
+                self.store.put_pane(key, pane)
+            assert deadline is not None
+            deadline += self.grace_ms
+            if self._next_deadline is None or deadline < self._next_deadline:
+                self._next_deadline = deadline
         if late:
             self.late_count += 1
             logger.debug("late event key=%s event_ms=%s windows=%d", key, event_ms, len(late))
-        if accepted:
-            self._dirty.add(key)
-        elif not windows:
-            del self._open[key]
         if self.watermark_ms is None or event_ms > self.watermark_ms:
             self.watermark_ms = event_ms
+            if self._next_deadline is not None and self._next_deadline <= event_ms:
+                self._close(event_ms)
         return AddResult(tuple(accepted), tuple(late))
 
+    # -- closing --------------------------------------------------------------------------------------
+    @staticmethod
+    def _windows_containing(spec: WindowSpec, pane_start: int) -> range:
+        """Starts of ``spec``'s windows that contain the pane starting at ``pane_start``, ascending."""
+        first = ((pane_start - spec.size_ms) // spec.step_ms + 1) * spec.step_ms
+        return range(first, pane_start - pane_start % spec.step_ms + 1, spec.step_ms)
+
+    def _earliest_deadline(self) -> int | None:
+        closed_end = None if self._closed_through is None else self._closed_through - self.grace_ms
+        best: int | None = None
+        for pane_start in self._index:
+            for spec in self.specs:
+                for start in self._windows_containing(spec, pane_start):
+                    end = start + spec.size_ms
+                    if closed_end is not None and end <= closed_end:
+                        continue
+                    if best is None or end < best:
+                        best = end
+                    break  # starts ascend, so the first open one has the smallest end
+        return None if best is None else best + self.grace_ms
+
+    def _close(self, watermark_ms: int | None) -> None:
+        """Emit every window with ``end + grace`` in ``(closed_through, watermark]`` (all when None)."""
+        upper = None if watermark_ms is None else watermark_ms - self.grace_ms
+        lower = None if self._closed_through is None else self._closed_through - self.grace_ms
+        closing: set[tuple[int, int, int]] = set()  # (end, spec index, start)
+        for pane_start in self._index:
+            for i, spec in enumerate(self.specs):
+                for start in self._windows_containing(spec, pane_start):
+                    end = start + spec.size_ms
+                    if (upper is None or end <= upper) and (lower is None or end > lower):
+                        closing.add((end, i, start))
+        for end, i, start in sorted(closing):
+            spec = self.specs[i]
+            panes: dict[str, list[Pane]] = {}
+            for pane_start in range(start, end, self.pane_ms):
+                for key in self._index.get(pane_start, ()):
+                    pane = self.store.pane(key, pane_start)
+                    if pane is not None and pane.count:
+                        panes.setdefault(key, []).append(pane)
+            for key in sorted(panes):
+                self._ready.append(ClosedBar(key, combine(spec.name, start, end, panes[key])))
+        if watermark_ms is not None:
+            self._closed_through = watermark_ms
+            self._next_deadline = self._earliest_deadline()
+        else:
+            self._next_deadline = None
+
     def close_ready(self) -> list[ClosedBar]:
-        """Every window whose ``end + grace`` is at or below the watermark, each once, in deadline order."""
-        if self.watermark_ms is None:
-            return []
-        return self._pop_until(self.watermark_ms)
+        """The bars of windows closed since the last call, in closing order, each exactly once."""
+        ready, self._ready = self._ready, []
+        return ready
 
     def flush(self) -> list[ClosedBar]:
-        """Close every open window (end of a finite replay)."""
-        return self._pop_until(None)
+        """Close every window that has data (the end of a finite replay)."""
+        self._close(None)
+        self.prune(None)
+        return self.close_ready()
 
-    def _pop_until(self, watermark_ms: int | None) -> list[ClosedBar]:
-        closed: list[ClosedBar] = []
-        heap = self._deadlines
-        while heap and (watermark_ms is None or heap[0][0] <= watermark_ms):
-            _, key, name, start_ms = heapq.heappop(heap)
-            windows = self._open[key]
-            closed.append(ClosedBar(key, windows.pop((name, start_ms))))
-            self._dirty.add(key)
-            if not windows:
-                del self._open[key]
-        return closed
+    def prune(self, durable_watermark_ms: int | None) -> int:
+        """Delete the panes of which every window closed by ``durable_watermark_ms`` (None: all of them).
+
+        Returns how many panes were deleted."""
+        deleted = 0
+        for pane_start in sorted(self._index):
+            if durable_watermark_ms is not None:
+                last_end = max(
+                    self._windows_containing(spec, pane_start)[-1] + spec.size_ms for spec in self.specs
+                )
+                if last_end + self.grace_ms > durable_watermark_ms:
+                    continue
+            for key in self._index.pop(pane_start):
+                self.store.delete_pane(key, pane_start)
+                deleted += 1
+        return deleted
+
+    # -- context for enriched records -----------------------------------------------------------------
+    def current_stats(self, key: str, event_ms: int) -> list[WindowStats]:
+        """Per spec, the running statistics of the open window of ``event_ms`` that closes first."""
+        out: list[WindowStats] = []
+        closed_end = self._closed_end()
+        for spec in self.specs:
+            for start in self._windows_containing(spec, event_ms - event_ms % self.pane_ms):
+                end = start + spec.size_ms
+                if closed_end is not None and end <= closed_end:
+                    continue
+                panes = [
+                    pane
+                    for pane_start in range(start, end, self.pane_ms)
+                    if (pane := self.store.pane(key, pane_start)) is not None and pane.count
+                ]
+                if panes:
+                    out.append(window_stats(spec.name, start, end, panes))
+                break
+        return out
+
+    # -- introspection --------------------------------------------------------------------------------
+    def open_pane_count(self) -> int:
+        return sum(len(keys) for keys in self._index.values())
 
     def open_window_count(self) -> int:
-        return len(self._deadlines)
-
-    def dirty_keys(self) -> set[str]:
-        """Keys whose state changed since the last call; the set is handed over and reset."""
-        dirty, self._dirty = self._dirty, set()
-        return dirty
-
-    def dump_key(self, key: str) -> bytes | None:
-        """The open windows of ``key`` as bytes, or None when it has none (delete the table entry)."""
-        windows = self._open.get(key)
-        if not windows:
-            return None
-        return orjson.dumps([agg.to_list() for agg in windows.values()])
-
-    def load_key(self, key: str, data: bytes) -> None:
-        """Restore the open windows of ``key`` from :meth:`dump_key` output."""
-        for agg in (BarAggregate.from_list(row) for row in orjson.loads(data)):
-            windows = self._open.setdefault(key, {})
-            if (agg.window, agg.start_ms) in windows:
-                continue
-            windows[(agg.window, agg.start_ms)] = agg
-            heapq.heappush(self._deadlines, (agg.end_ms + self.grace_ms, key, agg.window, agg.start_ms))
-
-    def dump_watermark(self) -> bytes:
-        return orjson.dumps({"watermark_ms": self.watermark_ms, "late_count": self.late_count})
-
-    def load_watermark(self, data: bytes) -> None:
-        state = orjson.loads(data)
-        restored = state["watermark_ms"]
-        if restored is not None and (self.watermark_ms is None or restored > self.watermark_ms):
-            self.watermark_ms = restored
-        self.late_count = max(self.late_count, int(state["late_count"]))
+        """(series, window) pairs with data that have not closed yet."""
+        closed_end = None if self._closed_through is None else self._closed_through - self.grace_ms
+        windows: set[tuple[str, int, int]] = set()
+        for pane_start, keys in self._index.items():
+            for i, spec in enumerate(self.specs):
+                for start in self._windows_containing(spec, pane_start):
+                    if closed_end is None or start + spec.size_ms > closed_end:
+                        windows.update((key, i, start) for key in keys)
+        return len(windows)

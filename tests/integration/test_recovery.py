@@ -233,7 +233,7 @@ async def test_worker_on_an_empty_data_dir_rebuilds_state_from_the_changelog(
         lost = sorted(set(range(sent)) - seen)
         assert not lost, f"raw.{kind} offsets never processed after the restart: {lost[:10]}... ({len(lost)})"
     repeats = assert_same_bars(records, expected)
-    changelog = f"{topic_prefix}app-series-changelog"
+    changelog = f"{topic_prefix}app-state-changelog"
     # The first restore of the partition on the empty data dir reads its changelog from the start.
     highwater = changelog_offsets(log, "Highwater for active changelog", changelog, partition)[0]
     started = changelog_offsets(log, "active offsets at start of reading", changelog, partition)[0]
@@ -282,7 +282,7 @@ async def test_standby_replica_takes_over_without_a_full_replay(
     repeats = assert_same_bars(records, expected)
     takeover = log[len(log_before) :]
     assert partition in assigned_partitions(takeover, raw), "the survivor never took the partition over"
-    changelog = f"{topic_prefix}app-series-changelog"
+    changelog = f"{topic_prefix}app-state-changelog"
     highwater = changelog_offsets(takeover, "Highwater for active changelog", changelog, partition)[0]
     started = changelog_offsets(takeover, "active offsets at start of reading", changelog, partition)[0]
     assert highwater > 0

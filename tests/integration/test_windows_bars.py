@@ -133,9 +133,14 @@ async def test_bars_from_workers_equal_the_in_memory_computation(
     assert len(records) == len(expected), "a bar was emitted twice"
     assert repeats == 0
     assert canon(got) == canon(expected)
-    # Enriched records carry the window context and the anomaly flags; the heatwave has spikes.
+    # Enriched records carry the running statistics of their windows, the robust score and the anomaly
+    # flags; the heatwave has spikes.
     enriched_values = [orjson.loads(r.value) for r in enriched]
-    assert all(len(e["windows"]) == 14 and e["late"] is False for e in enriched_values)
+    assert all(
+        [w["window"] for w in e["windows"]] == ["5m", "1h", "1h/5m"] and e["late"] is False
+        for e in enriched_values
+    )
+    assert all(w["min"] <= e["lmp"] <= w["max"] for e in enriched_values for w in e["windows"])
     flagged = [e for e in enriched_values if e["anomalies"]]
     assert flagged and all(e["anomaly_score"] > 0 for e in flagged)
     print(

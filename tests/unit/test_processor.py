@@ -1,7 +1,9 @@
-"""The Faust-free batch step: windows, late events, anomalies and persisted state, on real SA1 rows."""
+"""The Faust-free batch step on real SA1 rows: windows, late events, anomalies, and state that is persisted
+per entry, survives restarts and crashes at any point of a batch, and stays within its cache."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +13,10 @@ import pytest
 from streamer.enrichment import parse_window_specs
 from streamer.feeds import read_path
 from streamer.feeds.base import RawMessage
-from streamer.processor import InMessage, Processor, partition_state_key
+from streamer.processor import BatchResult, InMessage, Processor
 from streamer.settings import Settings
+from streamer.state import MemoryBackend, StateStore
+from streamer.state.keys import meta_key
 from streamer.topics import Kind
 
 SA1 = Path(__file__).resolve().parents[2] / "data" / "aemo_sa1" / "DATA200901_SA1.csv"
@@ -25,16 +29,37 @@ def prices() -> list[RawMessage]:
     return [m for m in read_path(SA1, "aemo") if m.kind is Kind.PRICES]
 
 
-def _processor(store: dict[str, bytes] | None = None, **kwargs: Any) -> Processor:
-    return Processor(
-        topics=SETTINGS.topics,
-        policy=SETTINGS.policy,
-        clock_ms=lambda: NOW_MS,
-        load_state=None if store is None else store.get,
-        window_specs=parse_window_specs(kwargs.pop("specs", "5m,1h,1h/5m")),
-        grace_ms=kwargs.pop("grace_ms", 600_000),
-        **kwargs,
-    )
+class Disk:
+    """The persisted state of every partition, as the worker's RocksDB would hold it."""
+
+    def __init__(self) -> None:
+        self.backends: dict[int, MemoryBackend] = {}
+
+    def backend(self, partition: int) -> MemoryBackend:
+        return self.backends.setdefault(partition, MemoryBackend())
+
+    def processor(
+        self, series_capacity: int = 10_000, pane_capacity: int = 100_000, **kwargs: Any
+    ) -> Processor:
+        return Processor(
+            topics=SETTINGS.topics,
+            policy=SETTINGS.policy,
+            clock_ms=lambda: NOW_MS,
+            store=StateStore(self.backend, series_capacity, pane_capacity),
+            window_specs=parse_window_specs(kwargs.pop("specs", "5m,1h,1h/5m")),
+            grace_ms=kwargs.pop("grace_ms", 600_000),
+            **kwargs,
+        )
+
+    def persist(self, proc: Processor, keep: int | None = None) -> int:
+        """Apply what the processor hands over; ``keep`` applies only a prefix (a crash mid-changelog)."""
+        written = 0
+        for partition, changes in proc.take_changes().items():
+            self.backend(partition).apply(changes[:keep])
+            written += len(changes)
+        if keep is None:
+            proc.persisted()
+        return written
 
 
 def _in(messages: list[RawMessage], first_offset: int = 0) -> list[InMessage]:
@@ -44,35 +69,75 @@ def _in(messages: list[RawMessage], first_offset: int = 0) -> list[InMessage]:
     ]
 
 
-def _bars(proc: Processor, batch: list[InMessage]) -> list[bytes]:
-    return [o.value for o in proc.process(batch).derived if o.outcome == "bar" and o.value is not None]
+def _bars(result: BatchResult) -> list[bytes]:
+    return [o.value for o in result.derived if o.outcome == "bar" and o.value is not None]
+
+
+def _distinct(bars: list[bytes]) -> list[bytes]:
+    """Bars by identity, asserting that a repeat is byte-identical to the first copy."""
+    seen: dict[tuple[Any, ...], bytes] = {}
+    for bar in bars:
+        record = orjson.loads(bar)
+        ident = (record["window"], record["window_start"])
+        assert seen.setdefault(ident, bar) == bar, f"a repeated bar differs: {ident}"
+    return list(seen.values())
 
 
 def test_bars_do_not_depend_on_batch_boundaries_or_restarts(prices: list[RawMessage]) -> None:
     batch = _in(prices[:600])
-    whole = _bars(_processor(), batch)
-    store: dict[str, bytes] = {}
+    whole = _bars(Disk().processor().process(batch))
+    disk = Disk()
     chunked: list[bytes] = []
-    proc = _processor(store)
+    proc = disk.processor()
     for i in range(0, len(batch), 37):
-        chunked += _bars(proc, batch[i : i + 37])
-        store.update((key, state) for key, _, state in proc.take_dirty_state())
-        if i % 5 == 0:  # a restart: all memory gone, state only from the table
-            proc = _processor(store)
+        chunked += _bars(proc.process(batch[i : i + 37]))
+        disk.persist(proc)
+        if i % 5 == 0:  # a restart: all memory gone, state only from the disk
+            proc = disk.processor()
     assert len(whole) > 1000
     assert chunked == whole
 
 
-def test_enriched_record_carries_window_context_and_anomaly_flags(prices: list[RawMessage]) -> None:
-    result = _processor().process(_in(prices))
+def test_a_crash_at_any_point_of_persisting_a_batch_loses_nothing_and_counts_nothing_twice(
+    prices: list[RawMessage],
+) -> None:
+    """The changelog may hold any prefix of a batch's changes when the worker dies; the batch is then
+    consumed again. Its bars may be published twice (identical), never differently."""
+    batch = _in(prices[:800])
+    whole = _bars(Disk().processor().process(batch))
+    rng = random.Random(7)
+    disk = Disk()
+    proc = disk.processor()
+    bars: list[bytes] = []
+    i = 0
+    while i < len(batch):
+        chunk = batch[i : i + 53]
+        bars += _bars(proc.process(chunk))
+        if rng.random() < 0.4:  # the worker dies while persisting this batch
+            changes = proc.take_changes()[0]
+            disk.backend(0).apply(changes[: rng.randrange(len(changes) + 1)])
+            proc = disk.processor()  # restarted: the batch is consumed again from its first offset
+            bars += _bars(proc.process(chunk))
+        disk.persist(proc)
+        i += len(chunk)
+    assert _distinct(bars) == _distinct(whole)
+
+
+def test_enriched_record_carries_window_statistics_and_the_robust_score(prices: list[RawMessage]) -> None:
+    result = Disk().processor().process(_in(prices))
     enriched = [orjson.loads(o.value) for o in result.primary if o.value is not None]
     assert len(enriched) == len(prices) and all(o.outcome == "enriched" for o in result.primary)
-    assert {w["window"] for w in enriched[0]["windows"]} == {"5m", "1h", "1h/5m"}
-    assert len(enriched[0]["windows"]) == 14
-    assert enriched[-1]["watermark_ms"] == max(e["watermark_ms"] for e in enriched)
+    last = enriched[-1]
+    assert [w["window"] for w in last["windows"]] == ["5m", "1h", "1h/5m"]
+    hourly = next(w for w in last["windows"] if w["window"] == "1h")
+    assert hourly["count"] in (1, 2) and hourly["min"] <= last["lmp"] <= hourly["max"]
+    assert last["spike"] is not None and set(last["spike"]) == {"score", "median", "mad"}
+    assert enriched[0]["spike"] is None  # no history yet
+    assert last["watermark_ms"] == max(e["watermark_ms"] for e in enriched)
     spikes = [e for e in enriched if "price_spike" in e["anomalies"]]
-    assert all(e["anomaly_score"] > 0 for e in spikes)
+    assert all(e["anomaly_score"] > 0 and e["spike"]["score"] >= 6 for e in spikes)
     assert any(e["lmp"] > 9000 for e in spikes), "the heatwave's cap-level prices are spikes"
+    assert max(len(o.value or b"") for o in result.primary) < 1000
     anomalies = [orjson.loads(o.value) for o in result.derived if o.outcome == "anomaly" and o.value]
     triggered = [a for a in anomalies if a["origin"] is not None]
     assert triggered and all(a["origin"]["topic"] == "raw.prices" for a in triggered)
@@ -80,7 +145,7 @@ def test_enriched_record_carries_window_context_and_anomaly_flags(prices: list[R
 
 
 def test_late_event_is_enriched_flagged_and_reported(prices: list[RawMessage]) -> None:
-    proc = _processor()
+    proc = Disk().processor()
     proc.process(_in(prices[:100]))
     # Re-send an early interval as a new version: valid, but its windows closed long ago.
     old = orjson.loads(prices[3].value or b"")
@@ -97,7 +162,7 @@ def test_late_event_is_enriched_flagged_and_reported(prices: list[RawMessage]) -
 
 
 def test_stale_feed_comes_from_the_timer_with_no_origin(prices: list[RawMessage]) -> None:
-    proc = _processor(stale_clock="wall")
+    proc = Disk().processor(stale_clock="wall")
     proc.process(_in(prices[:10]))
     last_ms = max(
         orjson.loads(o.value or b"")["watermark_ms"] for o in proc.process(_in(prices[10:11], 10)).primary
@@ -108,27 +173,43 @@ def test_stale_feed_comes_from_the_timer_with_no_origin(prices: list[RawMessage]
     assert stale["type"] == "stale_feed" and stale["origin"] is None and stale["severity"] == "warning"
 
 
-def test_state_is_one_entry_per_series_and_partition_and_windows_leave_it(prices: list[RawMessage]) -> None:
-    proc = _processor()
-    proc.process(_in(prices[:200]))
-    state = {key: value for key, _, value in proc.take_dirty_state()}
-    assert set(state) == {"prices/AEMO:SA1", partition_state_key(Kind.PRICES, 0)}
-    entry = orjson.loads(state["prices/AEMO:SA1"])
-    # Only windows that can still take events are kept: 12 of 1h/5m, at most 3 of 5m and 1h.
-    assert 0 < len(entry["w"]) <= 12 + 3 + 3
-    assert proc.take_dirty_state() == []
-    assert orjson.loads(state[partition_state_key(Kind.PRICES, 0)])["keys"] == ["AEMO:SA1"]
+def test_state_is_kept_per_entry_and_closed_windows_leave_it(prices: list[RawMessage]) -> None:
+    disk = Disk()
+    proc = disk.processor()
+    written_bytes = 0
+    for i in range(0, 600, 50):
+        proc.process(_in(prices[i : i + 50], i))
+        before = proc.store.written_bytes
+        disk.persist(proc)
+        written_bytes += proc.store.written_bytes - before
+    keys = list(disk.backend(0).data)
+    by_type: dict[bytes, int] = {}
+    for key in keys:
+        by_type[key[:1]] = by_type.get(key[:1], 0) + 1
+    assert by_type[b"s"] == 1 and by_type[b"m"] == 1  # one series summary, one meta entry
+    # A revision entry per interval within the 7-day horizon (336 half-hours) behind the durable watermark.
+    assert 336 <= by_type[b"r"] <= 336 + 50 + 1
+    # Only panes that a still-open window may need: the last hour plus grace (3 half-hours), and those of
+    # the last batch, which are pruned once its watermark is durable (with the next batch).
+    assert 0 < by_type[b"p"] <= 3 + 50
+    assert by_type[b"h"] <= 9  # the spike history's ring of chunks
+    assert written_bytes / 600 < 700, "bytes of state written per event"
+    meta = orjson.loads(disk.backend(0).data[meta_key(Kind.PRICES)])
+    assert meta[2] == 600  # the next offset to process
 
 
-def test_dirty_state_waits_for_a_batch_of_its_partition(prices: list[RawMessage]) -> None:
-    proc = _processor()
-    proc.process(_in(prices[:5]))
-    assert proc.take_dirty_state({1}) == []
-    assert len(proc.take_dirty_state({0})) == 2
+def test_revisions_past_the_horizon_are_deleted(prices: list[RawMessage]) -> None:
+    disk = Disk()
+    proc = disk.processor(horizon_ms=24 * 3_600_000)
+    for i in range(0, 480, 40):  # ten days of half-hours
+        proc.process(_in(prices[i : i + 40], i))
+        disk.persist(proc)
+    revisions = [k for k in disk.backend(0).data if k[:1] == b"r"]
+    assert 48 <= len(revisions) <= 48 + 40 + 2  # a day behind the durable watermark, plus one batch
 
 
 def test_a_revision_in_an_open_window_is_reported_not_counted_twice(prices: list[RawMessage]) -> None:
-    proc = _processor()
+    proc = Disk().processor()
     proc.process(_in(prices[:100]))
     newest = orjson.loads(prices[99].value or b"")
     newest["version"] = 2
@@ -149,27 +230,61 @@ def test_a_revision_in_an_open_window_is_reported_not_counted_twice(prices: list
     assert bars and all(bar["max"] < newest["lmp"] for bar in bars)
 
 
+def test_a_redelivered_revision_is_still_not_counted(prices: list[RawMessage]) -> None:
+    disk = Disk()
+    proc = disk.processor()
+    proc.process(_in(prices[:100]))
+    disk.persist(proc)
+    newest = orjson.loads(prices[99].value or b"")
+    newest["version"], newest["lmp"] = 2, newest["lmp"] + 1000.0
+    revision = InMessage("raw.prices", 0, 100, prices[99].key, orjson.dumps(newest), [], None)
+    proc.process([revision])
+    changes = proc.take_changes()[0]
+    disk.backend(0).apply([c for c in changes if c[0] != meta_key(Kind.PRICES)])  # crash before the meta
+    again = disk.processor().process([revision])
+    assert [o.outcome for o in again.primary] == ["enriched"]
+    assert [orjson.loads(o.value or b"")["reason"] for o in again.derived if o.outcome == "late"] == [
+        "revision"
+    ]
+
+
 def test_a_record_consumed_again_after_its_state_was_persisted_is_skipped(prices: list[RawMessage]) -> None:
-    proc = _processor()
+    disk = Disk()
+    proc = disk.processor()
     proc.process(_in(prices[:50]))
-    proc.take_dirty_state()
-    again = proc.process(_in(prices[40:50], 40))  # the same offsets again, as after a crash before commit
-    assert again.primary == [] and again.derived == [] and again.skipped == 10
-    assert proc.take_dirty_state() == []
+    disk.persist(proc)
+    for again in (proc, disk.processor()):  # the same process, or restarted
+        result = again.process(_in(prices[40:50], 40))
+        assert result.primary == [] and result.derived == [] and result.skipped == 10
 
 
-def test_a_redelivered_record_whose_offset_was_not_persisted_is_published_again(
+def test_a_redelivered_record_whose_meta_was_not_persisted_is_published_again(
     prices: list[RawMessage],
 ) -> None:
-    """A crash between persisting a series and persisting the partition's offset: the series knows the
-    record (same origin), so it is published again and changes no state."""
-    proc = _processor()
+    """A crash after the batch's entries reached the changelog but before its meta entry did: the records
+    are processed again, published again, and their state is not counted twice."""
+    disk = Disk()
+    proc = disk.processor()
     first = proc.process(_in(prices[:50]))
-    proc.take_dirty_state()
-    for part in proc._partitions.values():
-        part.next_offset = 40
-    again = proc.process(_in(prices[40:50], 40))
-    assert [o.outcome for o in again.primary] == ["enriched"] * 10
+    changes = proc.take_changes()[0]
+    disk.backend(0).apply([c for c in changes if c[0] != meta_key(Kind.PRICES)])
+    again = disk.processor().process(_in(prices[:50]))
+    assert [o.outcome for o in again.primary] == ["enriched"] * 50
     origins = [orjson.loads(o.value or b"")["origin"] for o in again.primary]
-    assert origins == [orjson.loads(o.value or b"")["origin"] for o in first.primary[40:50]]
-    assert again.derived == []
+    assert origins == [orjson.loads(o.value or b"")["origin"] for o in first.primary]
+    assert not [o for o in again.derived if o.outcome == "anomaly"]  # detectors saw these offsets already
+
+
+def test_a_small_cache_gives_the_same_outputs_as_a_large_one(prices: list[RawMessage]) -> None:
+    def run(series_capacity: int, pane_capacity: int) -> list[bytes]:
+        disk = Disk()
+        proc = disk.processor(series_capacity, pane_capacity)
+        out: list[bytes] = []
+        for i in range(0, 900, 30):
+            result = proc.process(_in(prices[i : i + 30], i))
+            out += [o.value or b"" for o in result.outputs]
+            disk.persist(proc)
+            assert proc.store.cached_counts()[1] <= max(pane_capacity, 30 * 3)
+        return out
+
+    assert run(1, 1) == run(10_000, 100_000)

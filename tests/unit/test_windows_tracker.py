@@ -6,11 +6,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from streamer.evaluation_data import AEMO_INTERVAL_MS, AemoRow, load_aemo_sa1
 from streamer.topics import Kind
-from streamer.windows import BarAggregate, ClosedBar, WindowSpec, WindowTracker, iso_ms
+from streamer.windows import ClosedBar, MemoryPaneStore, Pane, WindowSpec, WindowTracker, combine, iso_ms
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 KEY = "AEMO:SA1"
@@ -38,6 +39,7 @@ def _stream(tracker: WindowTracker, rows: list[AemoRow], key: str = KEY) -> list
     for row in rows:
         tracker.add(key, row.event_ms, AEMO_INTERVAL_MS, row.price, _fields(row))
         bars.extend(bar.record(Kind.PRICES) for bar in tracker.close_ready())
+        tracker.prune(tracker.watermark_ms)
     return bars
 
 
@@ -116,13 +118,16 @@ def test_each_window_is_emitted_once_and_only_after_end_plus_grace(sa1_month: li
     for row in sa1_month:
         tracker.add(KEY, row.event_ms, AEMO_INTERVAL_MS, row.price, _fields(row))
         for bar in tracker.close_ready():
-            agg = bar.aggregate
+            agg = bar.bar
             assert tracker.watermark_ms is not None
             assert agg.end_ms + GRACE_MS <= tracker.watermark_ms
             assert (agg.window, agg.start_ms) not in seen
             seen.add((agg.window, agg.start_ms))
-    # Bounded state: only windows ending within grace of the watermark stay open, whatever the stream length.
-    assert tracker.open_window_count() <= sum((s.size_ms + GRACE_MS) // s.step_ms + 1 for s in SPECS)
+        tracker.prune(tracker.watermark_ms)
+        # Bounded state: only windows ending within grace of the watermark stay open, and only the panes they
+        # hold are kept, whatever the stream length.
+        assert tracker.open_window_count() <= sum((s.size_ms + GRACE_MS) // s.step_ms + 1 for s in SPECS)
+        assert tracker.open_pane_count() <= (3_600_000 + GRACE_MS) // tracker.pane_ms + 1
 
 
 def test_heatwave_hour_bar_in_nem_time(sa1_month: list[AemoRow]) -> None:
@@ -164,42 +169,59 @@ def test_event_late_for_some_hopping_windows_is_added_to_the_open_ones(sa1_month
     assert tracker.late_count == 1
 
 
-def test_dump_and_load_mid_stream_gives_the_same_bars(sa1_month: list[AemoRow]) -> None:
+def test_a_tracker_restored_from_its_panes_mid_stream_gives_the_same_bars(sa1_month: list[AemoRow]) -> None:
     whole = WindowTracker(SPECS, GRACE_MS)
     expected = _stream(whole, sa1_month) + [b.record(Kind.PRICES) for b in whole.flush()]
 
-    first = WindowTracker(SPECS, GRACE_MS)
+    store = MemoryPaneStore()
+    first = WindowTracker(SPECS, GRACE_MS, store)
     cut = len(sa1_month) // 3
     bars = _stream(first, sa1_month[:cut])
-    assert first.dirty_keys() == {KEY}
-    saved = {key: first.dump_key(key) for key in (KEY, "AEMO:NOPE")}
-    assert saved["AEMO:NOPE"] is None
-    watermark = first.dump_watermark()
-
-    restored = WindowTracker(SPECS, GRACE_MS)  # a new process after a crash
-    restored.load_watermark(watermark)
-    state = saved[KEY]
-    assert state is not None
-    restored.load_key(KEY, state)
+    assert {key for key, _ in store.panes} == {KEY}
+    # A new process after a crash: only the panes and the durable watermark survive.
+    restored = WindowTracker(SPECS, GRACE_MS, store, watermark_ms=first.watermark_ms)
+    assert restored.open_pane_count() == first.open_pane_count()
     bars += _stream(restored, sa1_month[cut:]) + [b.record(Kind.PRICES) for b in restored.flush()]
     assert bars == expected
+    assert store.panes == {}
 
 
-def test_aggregate_bytes_round_trip_exactly(sa1_month: list[AemoRow]) -> None:
-    agg = BarAggregate("1d", 0, 86_400_000, 600)
-    for row in sa1_month[:48]:
-        agg.add(row.event_ms, AEMO_INTERVAL_MS, row.price)
-    again = BarAggregate.from_bytes(agg.to_bytes())
-    assert again == agg
-    assert again.mean == agg.mean and again.twap == agg.twap
+def test_adding_the_same_offset_twice_changes_no_pane(sa1_month: list[AemoRow]) -> None:
+    once, twice = WindowTracker(SPECS, GRACE_MS), WindowTracker(SPECS, GRACE_MS)
+    for offset, row in enumerate(sa1_month[:200]):
+        once.add(KEY, row.event_ms, AEMO_INTERVAL_MS, row.price, _fields(row), offset)
+        for _ in range(2):  # a re-delivery after a crash, whose pane update had been persisted
+            twice.add(KEY, row.event_ms, AEMO_INTERVAL_MS, row.price, _fields(row), offset)
+    assert [b.record(Kind.PRICES) for b in once.flush()] == [b.record(Kind.PRICES) for b in twice.flush()]
+
+
+def test_pane_round_trips_exactly_through_json(sa1_month: list[AemoRow]) -> None:
+    pane = Pane(sa1_month[0].event_ms, 600)
+    for offset, row in enumerate(sa1_month[:48]):
+        pane.add(row.event_ms, AEMO_INTERVAL_MS, row.price, sa1_month[0].event_ms + 86_400_000, offset)
+    pane.add(
+        sa1_month[0].event_ms + 86_400_000 - 600_000,
+        AEMO_INTERVAL_MS,
+        1.5,
+        sa1_month[0].event_ms + 86_400_000,
+    )
+    assert pane.overhang
+    again = Pane.from_list(orjson.loads(orjson.dumps(pane.to_list())))
+    assert again == pane
 
 
 def test_twap_weights_intervals_clipped_to_the_window(sa1_month: list[AemoRow]) -> None:
     # A 30-minute AEMO interval in a 5-minute window weighs 5 minutes: twap is its price.
-    agg = BarAggregate("5m", sa1_month[0].event_ms, sa1_month[0].event_ms + 300_000)
-    agg.add(sa1_month[0].event_ms, AEMO_INTERVAL_MS, sa1_month[0].price)
-    assert agg.weight_ms == 300_000
-    assert agg.twap == sa1_month[0].price
+    start = sa1_month[0].event_ms
+    pane = Pane(start)
+    pane.add(start, AEMO_INTERVAL_MS, sa1_month[0].price, start + 300_000)
+    bar = combine("5m", start, start + 300_000, [pane])
+    assert bar.twap == sa1_month[0].price
+    # In an hour it weighs its full 30 minutes against a second value's 30.
+    later = Pane(start + 1_800_000)
+    later.add(start + 1_800_000, AEMO_INTERVAL_MS, 10.0, start + 2_100_000)
+    hour = combine("1h", start, start + 3_600_000, [pane, later])
+    assert hour.twap == pytest.approx((sa1_month[0].price + 10.0) / 2)
 
 
 def test_load_bar_record_carries_zone_and_mw_stats(sa1_month: list[AemoRow]) -> None:
@@ -250,21 +272,30 @@ def test_interleaved_keys_keep_separate_windows(sa1_month: list[AemoRow]) -> Non
         else:
             demand_bars.append(bar)
     assert _canon(price_bars) == _canon(_batch(sa1_month, SPECS[:2]))
-    demand_by_hour = {b.aggregate.start_ms: b.aggregate for b in demand_bars if b.aggregate.window == "1h"}
+    demand_by_hour = {b.bar.start_ms: b.bar for b in demand_bars if b.bar.window == "1h"}
     assert len(demand_by_hour) == len(sa1_month) // 2
     first = demand_by_hour[sa1_month[0].event_ms]
     assert first.high == max(sa1_month[0].demand_mw, sa1_month[1].demand_mw)
 
 
-def test_watermark_restore_never_moves_backwards() -> None:
+def test_a_restored_tracker_reports_events_for_windows_its_watermark_closed_as_late() -> None:
     tracker = WindowTracker(SPECS, GRACE_MS)
     assert tracker.close_ready() == []
     tracker.add(KEY, 10_000_000, AEMO_INTERVAL_MS, 1.0)
-    older = WindowTracker(SPECS, GRACE_MS)
-    older.add(KEY, 5_000_000, AEMO_INTERVAL_MS, 1.0)
-    tracker.load_watermark(older.dump_watermark())
-    assert tracker.watermark_ms == 10_000_000
-    fresh = WindowTracker(SPECS, GRACE_MS)
-    fresh.load_watermark(tracker.dump_watermark())
+    fresh = WindowTracker(SPECS, GRACE_MS, tracker.store, watermark_ms=tracker.watermark_ms)
     assert fresh.watermark_ms == 10_000_000
     assert fresh.add(KEY, 10_000_000 - GRACE_MS - 3_600_000, AEMO_INTERVAL_MS, 1.0).is_late
+    assert not fresh.add(KEY, 10_000_000, AEMO_INTERVAL_MS, 2.0).is_late
+
+
+def test_running_stats_of_the_current_windows(sa1_month: list[AemoRow]) -> None:
+    tracker = WindowTracker(SPECS, GRACE_MS)
+    rows = sa1_month[:4]  # two hours of half-hourly prices
+    for row in rows:
+        tracker.add(KEY, row.event_ms, AEMO_INTERVAL_MS, row.price, _fields(row))
+    stats = {s.window: s for s in tracker.current_stats(KEY, rows[-1].event_ms)}
+    assert stats["5m"].count == 1 and stats["5m"].mean == rows[-1].price
+    assert stats["1h"].count == 2 and stats["1h"].max == max(r.price for r in rows[2:])
+    trailing = stats["1h/5m"]  # the hopping window of the last value that closes first: the trailing hour
+    assert trailing.end_ms == rows[-1].event_ms + 300_000
+    assert trailing.count == 2 and trailing.mean == pytest.approx((rows[2].price + rows[3].price) / 2)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 
 from streamer.detectors import Anomaly, AnomalyType, DetectorSet, Severity, SpikeDetector
@@ -55,8 +56,9 @@ def test_heatwave_raises_spike_and_band_and_survives_a_restart(heatwave: list[Ae
     state = first.dump_key("AEMO:SA1")
     assert state is not None
     assert first.dump_key("AEMO:OTHER") is None
+    chunks = dict(first.take_chunks("AEMO:SA1"))
     second = DetectorSet.for_kind(Kind.PRICES)
-    second.load_key("AEMO:SA1", state)
+    second.load_key("AEMO:SA1", orjson.loads(orjson.dumps(state)), chunks.get)
     found += _run(second, heatwave[cut:])
     assert found == whole
 

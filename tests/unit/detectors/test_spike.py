@@ -3,6 +3,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -107,10 +108,28 @@ def test_dump_and_load_continue_identically(sa1: list[AemoRow]) -> None:
     state = first.dump_key(KEY)
     assert state is not None
     assert first.dump_key("AEMO:NONE") is None
+    chunks = dict(first.take_chunks(KEY))
+    assert len(orjson.dumps(state)) < 1_000  # the head; the window itself is in the chunks
     second = SpikeDetector()
-    second.load_key(KEY, state)
+    second.load_key(KEY, orjson.loads(orjson.dumps(state)), chunks.get)
     part.update(_flagged(second, month[cut:]))
     assert part == whole
+
+
+def test_chunks_taken_batch_by_batch_restore_the_same_history(sa1: list[AemoRow]) -> None:
+    """As the worker persists them: the head each batch, the chunks filled in that batch, in a ring."""
+    month = [r for r in sa1 if r.interval_start.startswith("2009-01")]
+    detector = SpikeDetector()
+    stored: dict[int, bytes] = {}
+    for start in range(0, 1000, 37):  # batches of 37 values
+        for row in month[start : start + 37]:
+            detector.observe(KEY, row.event_ms, row.price, FIELDS)
+        stored.update(detector.take_chunks(KEY))
+    assert len(stored) == detector.slots  # the ring is full and bounded
+    restored = SpikeDetector()
+    restored.load_key(KEY, detector.dump_key(KEY), stored.get)
+    assert restored.score(KEY, 123.0) == detector.score(KEY, 123.0)
+    assert list(restored._state[KEY].fifo) == list(detector._state[KEY].fifo)
 
 
 @pytest.mark.parametrize(

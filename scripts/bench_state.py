@@ -1,0 +1,151 @@
+"""The processor and its state in one process, on real RocksDB, without Kafka: does it slow down with time or
+grow with the number of series?
+
+Feeds a simulated market (``--nodes`` price nodes and ``--zones`` load zones, 5-minute intervals, in event-time
+order as a live feed delivers them) through :class:`streamer.processor.Processor` in batches, persisting every
+batch's changes to one RocksDB per partition as the worker does (one write batch each). Prints, per tenth of
+the run: events/s, process RSS, entries and bytes of state written per event, and the cache fill.
+
+    .venv/bin/python scripts/bench_state.py --nodes 300 --intervals 2016           # 7 days of 300 series
+    .venv/bin/python scripts/bench_state.py --nodes 100000 --intervals 48 --partitions 16
+    .venv/bin/python scripts/bench_state.py --nodes 2000 --intervals 96 --profile  # where the time goes
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import pstats
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka.partitioner import murmur2
+
+from streamer.enrichment import parse_window_specs
+from streamer.feeds.simulate import generate, market_series
+from streamer.processor import InMessage, Processor
+from streamer.settings import Settings
+from streamer.state import StateStore
+from streamer.state.rocksdb import RocksBackend, open_db, write_changes
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def _partition(key: bytes, partitions: int) -> int:
+    """Kafka's default partitioner, as the raw producer would choose."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    settings = Settings()
+    series = market_series(args.nodes, args.zones)
+    five_minute = sum(1 for s in series if s.kind.value != "gas")
+    count = five_minute * args.intervals
+    now_ms = int(time.time() * 1000)
+    print(f"generating {count:,} messages ...", file=sys.stderr)
+    messages = [m for m, _ in generate(args.seed, count, args.corrupt_rate, now_ms, series)]
+    offsets = [0] * args.partitions
+    batch_in: list[InMessage] = []
+    for m in messages:
+        p = _partition(m.key, args.partitions)
+        batch_in.append(InMessage(f"raw.{m.kind.value}", p, offsets[p], m.key, m.value, [], m.timestamp_ms))
+        offsets[p] += 1
+    del messages
+    root = Path(tempfile.mkdtemp(prefix="streamer-bench-state-"))
+    dbs = {p: open_db(root / f"p{p}") for p in range(args.partitions)}
+    backends = {p: RocksBackend(db) for p, db in dbs.items()}
+    store = StateStore(backends.__getitem__, args.cache_series, args.cache_panes)
+    proc = Processor(
+        topics=settings.topics,
+        policy=settings.policy,
+        clock_ms=lambda: now_ms,
+        store=store,
+        window_specs=parse_window_specs(args.windows),
+        grace_ms=settings.grace_ms,
+    )
+    gc.collect()
+    base_rss = _rss_mib()
+    tenth = max(1, len(batch_in) // 10)
+    rows = []
+    profiler = cProfile.Profile() if args.profile else None
+    out_bytes = 0
+    outputs = 0
+    start = time.perf_counter()
+    mark, written0, bytes0 = start, 0, 0
+    for i in range(0, len(batch_in), args.batch):
+        if profiler:
+            profiler.enable()
+        result = proc.process(batch_in[i : i + args.batch])
+        for partition, changes in proc.take_changes().items():
+            write_changes(dbs[partition], changes)
+        proc.persisted()
+        if profiler:
+            profiler.disable()
+        outputs += len(result.primary) + len(result.derived)
+        out_bytes += sum(len(o.value or b"") for o in result.outputs)
+        done = i + args.batch
+        if done // tenth != i // tenth or done >= len(batch_in):
+            now = time.perf_counter()
+            n = min(done, len(batch_in)) - (len(rows) * tenth)
+            cached = store.cached_counts()
+            rows.append(
+                {
+                    "tenth": len(rows) + 1,
+                    "events_per_s": round(n / (now - mark)),
+                    "rss_mib": round(_rss_mib(), 1),
+                    "entries_per_event": round((store.written - written0) / n, 2),
+                    "state_bytes_per_event": round((store.written_bytes - bytes0) / n),
+                    "cached_series": cached[0],
+                    "cached_panes": cached[1],
+                }
+            )
+            mark, written0, bytes0 = now, store.written, store.written_bytes
+            print(orjson.dumps(rows[-1]).decode(), file=sys.stderr)
+    elapsed = time.perf_counter() - start
+    if profiler:
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(35)
+    first, last = rows[0]["events_per_s"], rows[-1]["events_per_s"]
+    return {
+        "events": len(batch_in),
+        "series": len(series),
+        "partitions": args.partitions,
+        "events_per_s": round(len(batch_in) / elapsed),
+        "cpu_us_per_event": round(elapsed / len(batch_in) * 1e6, 1),
+        "last_over_first_tenth": round(last / first, 3),
+        "rss_base_mib": round(base_rss, 1),
+        "rss_peak_mib": max(r["rss_mib"] for r in rows),
+        "outputs_per_input": round(outputs / len(batch_in), 2),
+        "output_bytes_per_input": round(out_bytes / len(batch_in)),
+        "state_bytes_per_event": round(store.written_bytes / len(batch_in)),
+        "tenths": rows,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=2000)
+    parser.add_argument("--zones", type=int, default=50)
+    parser.add_argument("--intervals", type=int, default=96)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--corrupt-rate", type=float, default=0.02)
+    parser.add_argument("--windows", default="5m,1h,1h/5m")
+    parser.add_argument("--cache-series", type=int, default=Settings().state_cache_series)
+    parser.add_argument("--cache-panes", type=int, default=Settings().state_cache_panes)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    report = run(args)
+    print(orjson.dumps({k: v for k, v in report.items() if k != "tenths"}).decode())
+
+
+if __name__ == "__main__":
+    main()

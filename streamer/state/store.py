@@ -1,0 +1,256 @@
+"""The worker's state: entries keyed at the grain they change, a bounded write-back cache, per partition.
+
+RocksDB (through the Faust table, see :mod:`streamer.faust_boundary`) is the store of record; this module is
+what sits in front of it. Reads go to the cache, then to the partition's :class:`Backend`. Writes stay in
+the cache, marked dirty, until :meth:`StateStore.take_changes` hands them over once per batch, in an order
+that keeps every prefix of them consistent (a crash can persist a prefix of the changelog):
+
+1. raw entries: revision entries, history chunks, deletions of pruned revisions;
+2. panes (and deletions of panes whose windows have all closed);
+3. series summaries (each after the chunks its own encoding produces);
+4. the partition's meta entry (watermark, next offset) last: once it is durable, everything of the batch is.
+
+After the caller persisted a batch, :meth:`StateStore.evict` trims the cache to its capacity, oldest first;
+the evicted series are told so (their detectors drop the state from memory). Memory is therefore bounded by
+the capacities, not by the number of series or by time. No I/O happens here beyond the backend calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Protocol
+
+import orjson
+
+from streamer.state.keys import pane_key, pane_prefix, parse_pane_key
+from streamer.topics import Kind
+from streamer.windows.panes import Pane
+
+__all__ = ["Backend", "Change", "MemoryBackend", "SeriesLike", "StateStore"]
+
+Change = tuple[bytes, bytes | None]  # (key, value); None deletes
+
+
+class Backend(Protocol):
+    """One partition's persisted state (a RocksDB in the worker)."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def scan(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Entries with ``start <= key < stop``, in key order."""
+        ...
+
+
+class MemoryBackend:
+    """A partition's state in a dict: for tests and in-process runs."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def scan(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
+        for key in sorted(k for k in self.data if start <= k < stop):
+            yield key, self.data[key]
+
+    def apply(self, changes: Iterable[Change]) -> None:
+        for key, value in changes:
+            if value is None:
+                self.data.pop(key, None)
+            else:
+                self.data[key] = value
+
+
+class SeriesLike(Protocol):
+    """What the store needs of a cached series summary."""
+
+    def encode(self) -> list[Change]:
+        """The entries to write for it: its history chunks filled since last time, then the summary."""
+        ...
+
+    def evicted(self) -> None:
+        """It left the cache: drop what it holds in memory."""
+        ...
+
+
+@dataclass(slots=True)
+class _Dirty:
+    raw: dict[bytes, bytes | None] = field(default_factory=dict)
+    panes: dict[tuple[Kind, str, int], Pane | None] = field(default_factory=dict)
+    series: dict[tuple[Kind, str], SeriesLike] = field(default_factory=dict)
+    meta: dict[Kind, Change] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.raw or self.panes or self.series or self.meta)
+
+
+class _PaneView:
+    """The panes of one (partition, kind), as a :class:`streamer.windows.PaneStore`."""
+
+    def __init__(self, store: StateStore, partition: int, kind: Kind) -> None:
+        self._store = store
+        self._partition = partition
+        self._kind = kind
+
+    def pane(self, key: str, start_ms: int) -> Pane | None:
+        return self._store.pane(self._partition, self._kind, key, start_ms)
+
+    def put_pane(self, key: str, pane: Pane) -> None:
+        self._store.put_pane(self._partition, self._kind, key, pane)
+
+    def delete_pane(self, key: str, start_ms: int) -> None:
+        self._store.delete_pane(self._partition, self._kind, key, start_ms)
+
+    def pane_keys(self) -> Iterable[tuple[int, str]]:
+        prefix = pane_prefix(self._kind)
+        backend = self._store.backend(self._partition)
+        return [parse_pane_key(key) for key, _ in backend.scan(prefix, prefix + b"\xff")]
+
+
+class StateStore:
+    """The write-back cache over every assigned partition's backend."""
+
+    def __init__(
+        self,
+        backend_for: Callable[[int], Backend],
+        series_capacity: int = 20_000,
+        pane_capacity: int = 300_000,
+    ) -> None:
+        if series_capacity < 1 or pane_capacity < 1:
+            raise ValueError("cache capacities must be positive")
+        self._backend_for = backend_for
+        self.series_capacity = series_capacity
+        self.pane_capacity = pane_capacity
+        self._series: dict[tuple[int, Kind, str], SeriesLike] = {}
+        self._panes: dict[tuple[int, Kind, str, int], Pane] = {}
+        self._dirty: dict[int, _Dirty] = {}
+        self.reads = 0  # backend reads (cache misses)
+        self.written = 0  # entries handed over by take_changes
+        self.written_bytes = 0
+
+    def backend(self, partition: int) -> Backend:
+        return self._backend_for(partition)
+
+    def _dirty_of(self, partition: int) -> _Dirty:
+        dirty = self._dirty.get(partition)
+        if dirty is None:
+            dirty = self._dirty[partition] = _Dirty()
+        return dirty
+
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        """A raw entry: written in this batch, else persisted."""
+        dirty = self._dirty.get(partition)
+        if dirty is not None and key in dirty.raw:
+            return dirty.raw[key]
+        self.reads += 1
+        return self._backend_for(partition).get(key)
+
+    def put(self, partition: int, key: bytes, value: bytes | None) -> None:
+        """Write (or with None delete) a raw entry with this batch."""
+        self._dirty_of(partition).raw[key] = value
+
+    def scan(self, partition: int, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Persisted entries with ``start <= key < stop`` (this batch's writes are not included)."""
+        return self._backend_for(partition).scan(start, stop)
+
+    # -- series summaries ---------------------------------------------------------------------------
+    def cached_series(self, partition: int, kind: Kind, key: str) -> SeriesLike | None:
+        ident = (partition, kind, key)
+        series = self._series.pop(ident, None)
+        if series is not None:
+            self._series[ident] = series  # most recently used last
+        return series
+
+    def add_series(self, partition: int, kind: Kind, key: str, series: SeriesLike) -> None:
+        """Cache a series loaded from the backend (or new); it is written once marked dirty."""
+        self._series[(partition, kind, key)] = series
+
+    def mark_series(self, partition: int, kind: Kind, key: str, series: SeriesLike) -> None:
+        self._dirty_of(partition).series[(kind, key)] = series
+
+    # -- panes --------------------------------------------------------------------------------------
+    def panes(self, partition: int, kind: Kind) -> _PaneView:
+        return _PaneView(self, partition, kind)
+
+    def pane(self, partition: int, kind: Kind, key: str, start_ms: int) -> Pane | None:
+        ident = (partition, kind, key, start_ms)
+        pane = self._panes.get(ident)
+        if pane is None:
+            dirty = self._dirty.get(partition)
+            if dirty is not None and (kind, key, start_ms) in dirty.panes:
+                return dirty.panes[(kind, key, start_ms)]
+            self.reads += 1
+            data = self._backend_for(partition).get(pane_key(kind, key, start_ms))
+            if data is None:
+                return None
+            pane = self._panes[ident] = Pane.from_list(orjson.loads(data))
+        return pane
+
+    def put_pane(self, partition: int, kind: Kind, key: str, pane: Pane) -> None:
+        self._panes[(partition, kind, key, pane.start_ms)] = pane
+        self._dirty_of(partition).panes[(kind, key, pane.start_ms)] = pane
+
+    def delete_pane(self, partition: int, kind: Kind, key: str, start_ms: int) -> None:
+        self._panes.pop((partition, kind, key, start_ms), None)
+        self._dirty_of(partition).panes[(kind, key, start_ms)] = None
+
+    # -- meta ---------------------------------------------------------------------------------------
+    def put_meta(self, partition: int, kind: Kind, key: bytes, value: bytes) -> None:
+        self._dirty_of(partition).meta[kind] = (key, value)
+
+    # -- persistence --------------------------------------------------------------------------------
+    def dirty_partitions(self) -> list[int]:
+        return [p for p, dirty in self._dirty.items() if dirty]
+
+    def take_changes(self, partition: int) -> list[Change]:
+        """Everything changed in ``partition`` since the last call, in prefix-safe order (module doc)."""
+        dirty = self._dirty.pop(partition, None)
+        if dirty is None:
+            return []
+        changes: list[Change] = list(dirty.raw.items())
+        for (kind, key, start_ms), pane in dirty.panes.items():
+            value = None if pane is None else orjson.dumps(pane.to_list())
+            changes.append((pane_key(kind, key, start_ms), value))
+        for series in dirty.series.values():
+            changes.extend(series.encode())
+        changes.extend(dirty.meta.values())
+        self.written += len(changes)
+        self.written_bytes += sum(len(k) + len(v or b"") for k, v in changes)
+        return changes
+
+    def evict(self) -> int:
+        """Trim the caches to their capacities, least recently used (series) or oldest (panes) first. Only
+        entries without pending changes go. Returns how many entries left."""
+        gone = 0
+        excess = len(self._series) - self.series_capacity
+        for ident in list(islice(self._series, max(0, excess))):
+            dirty = self._dirty.get(ident[0])
+            if dirty is not None and (ident[1], ident[2]) in dirty.series:
+                continue
+            self._series.pop(ident).evicted()
+            gone += 1
+        excess = len(self._panes) - self.pane_capacity
+        for pane_ident in list(islice(self._panes, max(0, excess))):
+            dirty = self._dirty.get(pane_ident[0])
+            if dirty is not None and pane_ident[1:] in dirty.panes:
+                continue
+            del self._panes[pane_ident]
+            gone += 1
+        return gone
+
+    def forget_partitions(self, keep: Callable[[int], bool] | None = None) -> None:
+        """Drop cached entries (of every partition, or those ``keep`` refuses), pending changes included:
+        after a rebalance the backends are the truth again."""
+        for ident in [i for i in self._series if keep is None or not keep(i[0])]:
+            self._series.pop(ident).evicted()
+        for pane_ident in [i for i in self._panes if keep is None or not keep(i[0])]:
+            del self._panes[pane_ident]
+        for partition in [p for p in self._dirty if keep is None or not keep(p)]:
+            del self._dirty[partition]
+
+    def cached_counts(self) -> tuple[int, int]:
+        """(series, panes) in memory."""
+        return len(self._series), len(self._panes)

@@ -1,0 +1,217 @@
+"""Panes: the slices every window is built from (window slicing, as Flink does).
+
+Every window spec's size and step are multiples of the pane length (their greatest common divisor), so a
+window ``[start, end)`` is exactly the panes that start inside it. Each event updates the one pane it starts
+in; a bar is the combination of its panes when the window closes. A 1-hour window every 5 minutes is then
+12 panes combined once, instead of 12 aggregates updated by every event, and the state of a series is one
+small pane per interval instead of one aggregate per open window.
+
+Sums stay exact (Shewchuk's non-overlapping partials, as ``math.fsum`` keeps them), so a bar does not depend
+on how its events were grouped into panes or in which order they arrived: it equals a direct computation bit
+for bit.
+
+``twap`` weights each value by its interval ``[start, start + interval)`` clipped to the window end. Only
+intervals that run past their own pane's end can be clipped, so a pane keeps the weighted sum of the others
+and lists those few ("overhang") to be clipped when a window is combined.
+
+Ties: ``open`` is the value of the earliest interval start and ``close`` the latest. One series has one
+counted value per interval start (repeats and revisions never reach the windows), so there are no ties.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import chain
+from typing import Any
+
+__all__ = ["Bar", "Pane", "WindowStats", "add_exact", "combine", "pane_ms_for", "window_stats"]
+
+
+def add_exact(partials: list[float], x: float) -> None:
+    """Add ``x`` to the exact sum represented by ``partials`` (in place)."""
+    i = 0
+    for y in partials:
+        if abs(x) < abs(y):
+            x, y = y, x
+        hi = x + y
+        lo = y - (hi - x)
+        if lo:
+            partials[i] = lo
+            i += 1
+        x = hi
+    partials[i:] = [x]
+
+
+def pane_ms_for(sizes_and_steps: Sequence[int]) -> int:
+    """The pane length: the greatest common divisor of every window size and step."""
+    return math.gcd(*sizes_and_steps) if sizes_and_steps else 0
+
+
+@dataclass(slots=True)
+class Pane:
+    """The events of one series whose interval starts in ``[start_ms, start_ms + pane_ms)``."""
+
+    start_ms: int
+    offset_min: int = 0  # UTC offset of the series' own timestamps, for rendering bar times
+    last_offset: int = -1  # the highest input offset added: adding it again changes nothing
+    count: int = 0
+    open_ms: int = 0
+    open: float = 0.0
+    close_ms: int = 0
+    close: float = 0.0
+    low: float = math.inf
+    high: float = -math.inf
+    sums: list[float] = field(default_factory=list)
+    wsums: list[float] = field(default_factory=list)  # value * interval, for intervals ending in the pane
+    weight_ms: int = 0
+    overhang: list[tuple[int, int, float]] = field(default_factory=list)  # (start, interval, value)
+
+    def add(self, event_ms: int, interval_ms: int, value: float, pane_end_ms: int, offset: int = -1) -> bool:
+        """Add one event; False when ``offset`` was added already (a re-delivery after a crash)."""
+        if offset >= 0:
+            if offset <= self.last_offset:
+                return False
+            self.last_offset = offset
+        if self.count == 0:
+            self.open_ms = self.close_ms = event_ms
+            self.open = self.close = self.low = self.high = value
+        else:
+            if event_ms < self.open_ms:
+                self.open_ms, self.open = event_ms, value
+            elif event_ms > self.close_ms:
+                self.close_ms, self.close = event_ms, value
+            if value < self.low:
+                self.low = value
+            if value > self.high:
+                self.high = value
+        self.count += 1
+        add_exact(self.sums, value)
+        if event_ms + interval_ms <= pane_end_ms:
+            add_exact(self.wsums, value * interval_ms)
+            self.weight_ms += interval_ms
+        else:
+            self.overhang.append((event_ms, interval_ms, value))
+        return True
+
+    def to_list(self) -> list[Any]:
+        return [
+            self.start_ms,
+            self.offset_min,
+            self.last_offset,
+            self.count,
+            self.open_ms,
+            self.open,
+            self.close_ms,
+            self.close,
+            self.low,
+            self.high,
+            self.sums,
+            self.wsums,
+            self.weight_ms,
+            self.overhang,
+        ]
+
+    @classmethod
+    def from_list(cls, row: Sequence[Any]) -> Pane:
+        return cls(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            row[6],
+            row[7],
+            row[8],
+            row[9],
+            list(row[10]),
+            list(row[11]),
+            row[12],
+            [(int(t), int(n), float(v)) for t, n, v in row[13]],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """A closed window's statistics (one ``bars.*`` record)."""
+
+    window: str
+    start_ms: int
+    end_ms: int
+    offset_min: int
+    count: int
+    open: float
+    high: float
+    low: float
+    close: float
+    mean: float
+    twap: float
+
+
+def combine(window: str, start_ms: int, end_ms: int, panes: Sequence[Pane]) -> Bar:
+    """The bar of ``[start_ms, end_ms)`` from its non-empty panes, in start order."""
+    first, last = panes[0], panes[-1]
+    count = sum(p.count for p in panes)
+    mean = math.fsum(chain.from_iterable(p.sums for p in panes)) / count
+    weighted = list(chain.from_iterable(p.wsums for p in panes))
+    weight_ms = sum(p.weight_ms for p in panes)
+    for pane in panes:
+        for event_ms, interval_ms, value in pane.overhang:
+            clipped = min(interval_ms, end_ms - event_ms)
+            weighted.append(value * clipped)
+            weight_ms += clipped
+    twap = math.fsum(weighted) / weight_ms if weight_ms else mean
+    return Bar(
+        window,
+        start_ms,
+        end_ms,
+        first.offset_min,
+        count,
+        first.open,
+        max(p.high for p in panes),
+        min(p.low for p in panes),
+        last.close,
+        mean,
+        twap,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WindowStats:
+    """Running statistics of a still-open window, for the enriched record."""
+
+    window: str
+    start_ms: int
+    end_ms: int
+    count: int
+    mean: float
+    min: float
+    max: float
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "window": self.window,
+            "window_start_ms": self.start_ms,
+            "window_end_ms": self.end_ms,
+            "count": self.count,
+            "mean": self.mean,
+            "min": self.min,
+            "max": self.max,
+        }
+
+
+def window_stats(window: str, start_ms: int, end_ms: int, panes: Sequence[Pane]) -> WindowStats:
+    """Count, mean, min and max so far of an open window (a plain float sum: this is context, not a bar)."""
+    count = sum(p.count for p in panes)
+    total = sum(chain.from_iterable(p.sums for p in panes))
+    return WindowStats(
+        window,
+        start_ms,
+        end_ms,
+        count,
+        total / count,
+        min(p.low for p in panes),
+        max(p.high for p in panes),
+    )
