@@ -70,7 +70,7 @@ class Meta:
         return cls(watermark_ms, int(late_count), next_offset, pruned_ms)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: 4x cheaper to build, and several are built per event
 class Observed:
     """What one accepted event did to the windows and detectors of its partition."""
 

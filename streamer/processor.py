@@ -40,7 +40,7 @@ __all__ = ["BatchResult", "InMessage", "OutMessage", "Processor"]
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: 4x cheaper to build, and several are built per event
 class InMessage:
     """A consumed record, exactly as the broker gave it."""
 
@@ -57,7 +57,7 @@ class InMessage:
         return Origin(self.topic, self.partition, self.offset)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: 4x cheaper to build, and several are built per event
 class OutMessage:
     topic: str
     key: bytes | None

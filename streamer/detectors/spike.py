@@ -89,13 +89,15 @@ CHUNK = 48  # values per persisted chunk of history
 
 
 class _History:
-    __slots__ = ("fifo", "n", "ordered", "taken")
+    __slots__ = ("chunk", "fifo", "filled", "n", "ordered", "tail")
 
-    def __init__(self, window_n: int) -> None:
+    def __init__(self, window_n: int, chunk: int) -> None:
         self.fifo: deque[float] = deque(maxlen=window_n)
         self.ordered: list[float] = []
+        self.chunk = chunk
         self.n = 0  # values ever pushed
-        self.taken = 0  # values already handed over in full chunks
+        self.tail: list[float] = []  # values since the last full chunk
+        self.filled: list[tuple[int, list[float]]] = []  # (chunk number, values) not handed over yet
 
     def push(self, value: float) -> None:
         if len(self.fifo) == self.fifo.maxlen:
@@ -104,11 +106,10 @@ class _History:
         self.fifo.append(value)
         bisect.insort(self.ordered, value)
         self.n += 1
-
-    def value_at(self, index: int) -> float:
-        """The ``index``-th value ever pushed, or NaN when it has left the window."""
-        first = self.n - len(self.fifo)
-        return self.fifo[index - first] if first <= index < self.n else math.nan
+        self.tail.append(value)
+        if len(self.tail) == self.chunk:
+            self.filled.append((self.n // self.chunk - 1, self.tail))
+            self.tail = []
 
 
 class SpikeDetector:
@@ -149,7 +150,7 @@ class SpikeDetector:
         if not found or cfg.learn_from_spikes:
             history = self._state.get(key)
             if history is None:
-                history = self._state[key] = _History(cfg.window_n)
+                history = self._state[key] = _History(cfg.window_n, self.chunk)
             history.push(value)
         return found, scored
 
@@ -162,23 +163,15 @@ class SpikeDetector:
     def dump_key(self, key: str) -> Any:
         """The head: ``[values ever pushed, values since the last full chunk]``, or None if none."""
         history = self._state.get(key)
-        if history is None:
-            return None
-        tail = history.n % self.chunk
-        return [history.n, [history.value_at(i) for i in range(history.n - tail, history.n)]]
+        return None if history is None else [history.n, history.tail]
 
     def take_chunks(self, key: str) -> list[tuple[int, bytes]]:
-        """``(slot, bytes)`` of every chunk filled since the last call (positions that already left the
-        window are NaN: they are never read again)."""
+        """``(slot, bytes)`` of every chunk filled since the last call, to persist once each."""
         history = self._state.get(key)
-        if history is None:
+        if history is None or not history.filled:
             return []
-        out = []
-        size = self.chunk
-        for chunk in range(history.taken // size, history.n // size):
-            values = array("d", (history.value_at(i) for i in range(chunk * size, (chunk + 1) * size)))
-            out.append((chunk % self.slots, values.tobytes()))
-        history.taken = history.n - history.n % self.chunk
+        out = [(number % self.slots, array("d", values).tobytes()) for number, values in history.filled]
+        history.filled = []
         return out
 
     def load_key(self, key: str, head: Any, read_chunk: Callable[[int], bytes | None] | None = None) -> None:
@@ -192,11 +185,11 @@ class SpikeDetector:
             data = read_chunk(chunk % self.slots) if read_chunk is not None else None
             values.extend(array("d", data) if data else [math.nan] * self.chunk)
         values.extend(tail)
-        history = _History(window_n)
+        history = _History(window_n, self.chunk)
         for value in values[-window_n:]:
             if not math.isnan(value):
                 history.push(value)
-        history.n, history.taken = n, n - n % self.chunk
+        history.n, history.tail, history.filled = n, tail, []
         self._state[key] = history
 
     def forget(self, key: str) -> None:

@@ -6,7 +6,8 @@ and sort the way the scans need them:
 
 - ``s K series``             the series summary (last applied offset, newest interval, detector state);
 - ``h K len series slot``    a full chunk of the spike detector's history (a ring of slots);
-- ``p K time series``        a window pane, time first: a restart finds every open pane with one scan;
+- ``p K len series time``    a window pane: a series' panes are one short prefix scan, and a restart
+                             finds every open pane with one scan of the kind;
 - ``r K time series``        a revision entry (version, digest, origin), time first: pruning the ones past
                              the horizon is one range scan;
 - ``m K``                    the partition's meta entry (watermark, next offset to process, ...).
@@ -27,11 +28,13 @@ __all__ = [
     "meta_key",
     "pane_key",
     "pane_prefix",
+    "pane_start",
     "parse_pane_key",
     "parse_series_key",
     "revision_key",
     "revision_prefix",
     "series_key",
+    "series_pane_prefix",
     "series_prefix",
     "time_bytes",
 ]
@@ -71,13 +74,24 @@ def pane_prefix(kind: Kind) -> bytes:
     return b"p" + KIND_BYTE[kind]
 
 
+def series_pane_prefix(kind: Kind, key: str) -> bytes:
+    name = key.encode()
+    return b"p" + KIND_BYTE[kind] + _SLOT.pack(len(name)) + name
+
+
 def pane_key(kind: Kind, key: str, start_ms: int) -> bytes:
-    return b"p" + KIND_BYTE[kind] + time_bytes(start_ms) + key.encode()
+    return series_pane_prefix(kind, key) + time_bytes(start_ms)
+
+
+def pane_start(data: bytes) -> int:
+    """The pane start of a :func:`pane_key`."""
+    return _time(data[-8:])
 
 
 def parse_pane_key(data: bytes) -> tuple[int, str]:
     """``(pane start, series key)`` of a :func:`pane_key`."""
-    return _time(data[2:10]), data[10:].decode()
+    (length,) = _SLOT.unpack(data[2:4])
+    return _time(data[4 + length :]), data[4 : 4 + length].decode()
 
 
 def revision_prefix(kind: Kind) -> bytes:

@@ -24,7 +24,7 @@ from typing import Protocol
 
 import orjson
 
-from streamer.state.keys import pane_key, pane_prefix, parse_pane_key
+from streamer.state.keys import pane_key, pane_prefix, pane_start, parse_pane_key, series_pane_prefix
 from streamer.topics import Kind
 from streamer.windows.panes import Pane
 
@@ -82,6 +82,7 @@ class _Dirty:
     panes: dict[tuple[Kind, str, int], Pane | None] = field(default_factory=dict)
     series: dict[tuple[Kind, str], SeriesLike] = field(default_factory=dict)
     meta: dict[Kind, Change] = field(default_factory=dict)
+    deleted_panes: dict[tuple[Kind, str], set[int]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.raw or self.panes or self.series or self.meta)
@@ -96,7 +97,10 @@ class _PaneView:
         self._kind = kind
 
     def pane(self, key: str, start_ms: int) -> Pane | None:
-        return self._store.pane(self._partition, self._kind, key, start_ms)
+        return self._store.series_panes(self._partition, self._kind, key).get(start_ms)
+
+    def panes_of(self, key: str) -> dict[int, Pane]:
+        return self._store.series_panes(self._partition, self._kind, key)
 
     def put_pane(self, key: str, pane: Pane) -> None:
         self._store.put_pane(self._partition, self._kind, key, pane)
@@ -125,7 +129,9 @@ class StateStore:
         self.series_capacity = series_capacity
         self.pane_capacity = pane_capacity
         self._series: dict[tuple[int, Kind, str], SeriesLike] = {}
-        self._panes: dict[tuple[int, Kind, str, int], Pane] = {}
+        # Per series, every stored pane (a complete set: a start that is missing has no pane).
+        self._pane_groups: dict[tuple[int, Kind, str], dict[int, Pane]] = {}
+        self._pane_count = 0
         self._dirty: dict[int, _Dirty] = {}
         self.reads = 0  # backend reads (cache misses)
         self.written = 0  # entries handed over by take_changes
@@ -175,27 +181,42 @@ class StateStore:
     def panes(self, partition: int, kind: Kind) -> _PaneView:
         return _PaneView(self, partition, kind)
 
-    def pane(self, partition: int, kind: Kind, key: str, start_ms: int) -> Pane | None:
-        ident = (partition, kind, key, start_ms)
-        pane = self._panes.get(ident)
-        if pane is None:
-            dirty = self._dirty.get(partition)
-            if dirty is not None and (kind, key, start_ms) in dirty.panes:
-                return dirty.panes[(kind, key, start_ms)]
+    def series_panes(self, partition: int, kind: Kind, key: str) -> dict[int, Pane]:
+        """Every pane of a series by start: from the cache, else one prefix scan of the backend."""
+        ident = (partition, kind, key)
+        group = self._pane_groups.pop(ident, None)
+        if group is None:
             self.reads += 1
-            data = self._backend_for(partition).get(pane_key(kind, key, start_ms))
-            if data is None:
-                return None
-            pane = self._panes[ident] = Pane.from_list(orjson.loads(data))
-        return pane
+            prefix = series_pane_prefix(kind, key)
+            group = {
+                pane_start(entry_key): Pane.from_list(orjson.loads(value))
+                for entry_key, value in self._backend_for(partition).scan(prefix, prefix + b"\xff")
+            }
+            dirty = self._dirty.get(partition)
+            if dirty is not None:  # deletions of this batch that the backend does not know yet
+                for start_ms in dirty.deleted_panes.get((kind, key), ()):
+                    group.pop(start_ms, None)
+            self._pane_count += len(group)
+        self._pane_groups[ident] = group  # most recently used last
+        return group
+
+    def pane(self, partition: int, kind: Kind, key: str, start_ms: int) -> Pane | None:
+        return self.series_panes(partition, kind, key).get(start_ms)
 
     def put_pane(self, partition: int, kind: Kind, key: str, pane: Pane) -> None:
-        self._panes[(partition, kind, key, pane.start_ms)] = pane
+        group = self.series_panes(partition, kind, key)
+        if pane.start_ms not in group:
+            self._pane_count += 1
+        group[pane.start_ms] = pane
         self._dirty_of(partition).panes[(kind, key, pane.start_ms)] = pane
 
     def delete_pane(self, partition: int, kind: Kind, key: str, start_ms: int) -> None:
-        self._panes.pop((partition, kind, key, start_ms), None)
-        self._dirty_of(partition).panes[(kind, key, start_ms)] = None
+        group = self._pane_groups.get((partition, kind, key))
+        if group is not None and group.pop(start_ms, None) is not None:
+            self._pane_count -= 1
+        dirty = self._dirty_of(partition)
+        dirty.panes[(kind, key, start_ms)] = None
+        dirty.deleted_panes.setdefault((kind, key), set()).add(start_ms)
 
     # -- meta ---------------------------------------------------------------------------------------
     def put_meta(self, partition: int, kind: Kind, key: bytes, value: bytes) -> None:
@@ -232,13 +253,15 @@ class StateStore:
                 continue
             self._series.pop(ident).evicted()
             gone += 1
-        excess = len(self._panes) - self.pane_capacity
-        for pane_ident in list(islice(self._panes, max(0, excess))):
-            dirty = self._dirty.get(pane_ident[0])
-            if dirty is not None and pane_ident[1:] in dirty.panes:
-                continue
-            del self._panes[pane_ident]
-            gone += 1
+        if self._pane_count > self.pane_capacity:
+            for ident in list(self._pane_groups):
+                if self._pane_count <= self.pane_capacity:
+                    break
+                dirty = self._dirty.get(ident[0])
+                if dirty is not None and any(k[:2] == ident[1:] for k in dirty.panes):
+                    continue
+                self._pane_count -= len(self._pane_groups.pop(ident))
+                gone += 1
         return gone
 
     def forget_partitions(self, keep: Callable[[int], bool] | None = None) -> None:
@@ -246,11 +269,11 @@ class StateStore:
         after a rebalance the backends are the truth again."""
         for ident in [i for i in self._series if keep is None or not keep(i[0])]:
             self._series.pop(ident).evicted()
-        for pane_ident in [i for i in self._panes if keep is None or not keep(i[0])]:
-            del self._panes[pane_ident]
+        for group_ident in [i for i in self._pane_groups if keep is None or not keep(i[0])]:
+            self._pane_count -= len(self._pane_groups.pop(group_ident))
         for partition in [p for p in self._dirty if keep is None or not keep(p)]:
             del self._dirty[partition]
 
     def cached_counts(self) -> tuple[int, int]:
         """(series, panes) in memory."""
-        return len(self._series), len(self._panes)
+        return len(self._series), self._pane_count

@@ -57,23 +57,35 @@ def utc_offset_min(fields: Mapping[str, Any]) -> int:
 def bar_record(key: str, kind: Kind, bar: Bar) -> dict[str, Any]:
     """The ``bars.*`` record. Market and node/zone come from the key ``MARKET:NAME``."""
     market, _, name = key.partition(":")
-    record: dict[str, Any] = {"key": key, "market": market}
-    record["zone" if kind is Kind.LOAD else "node"] = name
-    record["window"] = bar.window
-    record["window_start"] = iso_ms(bar.start_ms, bar.offset_min)
-    record["window_end"] = iso_ms(bar.end_ms, bar.offset_min)
+    start = iso_ms(bar.start_ms, bar.offset_min)
+    end = iso_ms(bar.end_ms, bar.offset_min)
     if kind is Kind.LOAD:
-        record.update(mean=bar.mean, min=bar.low, max=bar.high, count=bar.count)
-        return record
-    record.update(
-        open=bar.open,
-        high=bar.high,
-        low=bar.low,
-        close=bar.close,
-        mean=bar.mean,
-        min=bar.low,
-        max=bar.high,
-        count=bar.count,
-        twap=bar.twap,
-    )
-    return record
+        return {
+            "key": key,
+            "market": market,
+            "zone": name,
+            "window": bar.window,
+            "window_start": start,
+            "window_end": end,
+            "mean": bar.mean,
+            "min": bar.low,
+            "max": bar.high,
+            "count": bar.count,
+        }
+    return {
+        "key": key,
+        "market": market,
+        "node": name,
+        "window": bar.window,
+        "window_start": start,
+        "window_end": end,
+        "open": bar.open,
+        "high": bar.high,
+        "low": bar.low,
+        "close": bar.close,
+        "mean": bar.mean,
+        "min": bar.low,
+        "max": bar.high,
+        "count": bar.count,
+        "twap": bar.twap,
+    }

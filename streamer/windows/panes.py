@@ -24,6 +24,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 __all__ = ["Bar", "Pane", "WindowStats", "add_exact", "combine", "pane_ms_for", "window_stats"]
@@ -133,7 +134,7 @@ class Pane:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: 4x cheaper to build, and several are built per event
 class Bar:
     """A closed window's statistics (one ``bars.*`` record)."""
 
@@ -150,35 +151,35 @@ class Bar:
     twap: float
 
 
+_count = attrgetter("count")
+_low = attrgetter("low")
+_high = attrgetter("high")
+_sums = attrgetter("sums")
+_wsums = attrgetter("wsums")
+_weight = attrgetter("weight_ms")
+_overhang = attrgetter("overhang")
+
+
 def combine(window: str, start_ms: int, end_ms: int, panes: Sequence[Pane]) -> Bar:
     """The bar of ``[start_ms, end_ms)`` from its non-empty panes, in start order."""
     first, last = panes[0], panes[-1]
-    count = sum(p.count for p in panes)
-    mean = math.fsum(chain.from_iterable(p.sums for p in panes)) / count
-    weighted = list(chain.from_iterable(p.wsums for p in panes))
-    weight_ms = sum(p.weight_ms for p in panes)
-    for pane in panes:
-        for event_ms, interval_ms, value in pane.overhang:
-            clipped = min(interval_ms, end_ms - event_ms)
-            weighted.append(value * clipped)
-            weight_ms += clipped
+    count = sum(map(_count, panes))
+    mean = math.fsum(chain.from_iterable(map(_sums, panes))) / count
+    weighted = list(chain.from_iterable(map(_wsums, panes)))
+    weight_ms = sum(map(_weight, panes))
+    for event_ms, interval_ms, value in chain.from_iterable(map(_overhang, panes)):
+        clipped = min(interval_ms, end_ms - event_ms)
+        weighted.append(value * clipped)
+        weight_ms += clipped
     twap = math.fsum(weighted) / weight_ms if weight_ms else mean
+    high = max(map(_high, panes))
+    low = min(map(_low, panes))
     return Bar(
-        window,
-        start_ms,
-        end_ms,
-        first.offset_min,
-        count,
-        first.open,
-        max(p.high for p in panes),
-        min(p.low for p in panes),
-        last.close,
-        mean,
-        twap,
+        window, start_ms, end_ms, first.offset_min, count, first.open, high, low, last.close, mean, twap
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: 4x cheaper to build, and several are built per event
 class WindowStats:
     """Running statistics of a still-open window, for the enriched record."""
 
@@ -204,14 +205,8 @@ class WindowStats:
 
 def window_stats(window: str, start_ms: int, end_ms: int, panes: Sequence[Pane]) -> WindowStats:
     """Count, mean, min and max so far of an open window (a plain float sum: this is context, not a bar)."""
-    count = sum(p.count for p in panes)
-    total = sum(chain.from_iterable(p.sums for p in panes))
+    count = sum(map(_count, panes))
+    total = sum(chain.from_iterable(map(_sums, panes)))
     return WindowStats(
-        window,
-        start_ms,
-        end_ms,
-        count,
-        total / count,
-        min(p.low for p in panes),
-        max(p.high for p in panes),
+        window, start_ms, end_ms, count, total / count, min(map(_low, panes)), max(map(_high, panes))
     )

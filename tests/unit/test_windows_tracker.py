@@ -164,7 +164,7 @@ def test_event_late_for_some_hopping_windows_is_added_to_the_open_ones(sa1_month
     assert tracker.watermark_ms is not None
     event_ms = tracker.watermark_ms - 30 * 60_000  # 30 min behind: half its hopping windows closed
     result = tracker.add(KEY, event_ms, AEMO_INTERVAL_MS, 50.0)
-    assert len(result.accepted) + len(result.late) == 12
+    assert result.accepted + len(result.late) == 12
     assert result.accepted and result.late
     assert tracker.late_count == 1
 
