@@ -1,10 +1,11 @@
 """The processor and its state in one process, on real RocksDB, without Kafka: does it slow down with time or
 grow with the number of series?
 
-Feeds a simulated market (``--nodes`` price nodes and ``--zones`` load zones, 5-minute intervals, in event-time
-order as a live feed delivers them) through :class:`streamer.processor.Processor` in batches, persisting every
-batch's changes to one RocksDB per partition as the worker does (one write batch each). Prints, per tenth of
-the run: events/s, process RSS, entries and bytes of state written per event, and the cache fill.
+Feeds a simulated market (``--nodes`` price nodes and ``--zones`` load zones, 5-minute intervals, in
+event-time order as a live feed delivers them) through :class:`streamer.processor.Processor` in batches,
+persisting every batch's changes to one RocksDB per partition as the worker does (one write batch each).
+Prints, per tenth of the run: events/s, process RSS, entries and bytes of state written per event, and the
+cache fill.
 
     .venv/bin/python scripts/bench_state.py --nodes 300 --intervals 2016           # 7 days of 300 series
     .venv/bin/python scripts/bench_state.py --nodes 100000 --intervals 48 --partitions 16
@@ -33,6 +34,7 @@ from streamer.processor import InMessage, Processor
 from streamer.settings import Settings
 from streamer.state import StateStore
 from streamer.state.rocksdb import RocksBackend, open_db, write_changes
+
 
 def _rss_mib() -> float:
     with open("/proc/self/statm") as fh:
