@@ -17,7 +17,7 @@ Every route is a GET; nothing here changes anything.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +28,7 @@ from streamer.topics import Kind
 from streamer.web.market import MINUTE_MS, MarketView
 from streamer.web.stream import UpdateHub, sse_handler
 
-__all__ = ["add_api_routes", "json_response"]
+__all__ = ["BadRequest", "add_api_routes", "json_response"]
 
 _MAX_LIMIT = 100_000
 
@@ -37,8 +37,25 @@ def json_response(payload: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json")
 
 
-def _bad(message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(body=orjson.dumps({"error": message}), content_type="application/json")
+class BadRequest(ValueError):
+    """A query parameter the API cannot use; answered with 400 and ``{"error": ...}``."""
+
+
+def _bad(message: str) -> BadRequest:
+    return BadRequest(message)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _answers_bad_requests(handler: Handler) -> Handler:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except BadRequest as exc:
+            return json_response({"error": str(exc)}, status=400)
+
+    return wrapped
 
 
 def _kind(text: str | None, *, required: bool = False) -> Kind | None:
@@ -156,11 +173,11 @@ def add_api_routes(
         key = request.query.get("key") or None
         return await sse_handler(request, hub, kind, key)
 
-    app.router.add_get("/api/status", get_status)
-    app.router.add_get("/api/latest", get_latest_list)
-    app.router.add_get("/api/latest/{kind}/{key:.+}", get_latest)
-    app.router.add_get("/api/bars/{kind}/{key:.+}", get_bars)
-    app.router.add_get("/api/anomalies", get_anomalies)
-    app.router.add_get("/api/dlq", get_dlq)
-    app.router.add_get("/api/markets", get_markets)
-    app.router.add_get("/api/stream", get_stream)
+    app.router.add_get("/api/status", _answers_bad_requests(get_status))
+    app.router.add_get("/api/latest", _answers_bad_requests(get_latest_list))
+    app.router.add_get("/api/latest/{kind}/{key:.+}", _answers_bad_requests(get_latest))
+    app.router.add_get("/api/bars/{kind}/{key:.+}", _answers_bad_requests(get_bars))
+    app.router.add_get("/api/anomalies", _answers_bad_requests(get_anomalies))
+    app.router.add_get("/api/dlq", _answers_bad_requests(get_dlq))
+    app.router.add_get("/api/markets", _answers_bad_requests(get_markets))
+    app.router.add_get("/api/stream", _answers_bad_requests(get_stream))

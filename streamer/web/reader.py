@@ -20,26 +20,17 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
-from streamer.dlq import H_REASON, header_value
 from streamer.errors import BrokerError
-from streamer.topics import Kind, TopicNames
+from streamer.topics import TopicNames
 from streamer.web.lookback import Lookback
 from streamer.web.market import MarketView
+from streamer.web.routing import apply_output, output_topics
 
-__all__ = ["OutputReader", "ReaderStatus", "output_topics"]
+__all__ = ["OutputReader", "ReaderStatus"]
 
 log = logging.getLogger(__name__)
 
 _MAX_FETCH_BYTES = 8 * 1024 * 1024
-
-
-def output_topics(names: TopicNames) -> dict[str, tuple[str, Kind | None]]:
-    """Every topic the dashboard reads, with what it holds (output kind, and record kind where it has one)."""
-    routes: dict[str, tuple[str, Kind | None]] = {names.enriched(k): ("enriched", k) for k in Kind}
-    routes |= {names.bars(k): ("bar", k) for k in (Kind.PRICES, Kind.LOAD)}
-    routes[names.anomalies] = ("anomaly", None)
-    routes[names.dlq] = ("dlq", None)
-    return routes
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,17 +176,9 @@ class OutputReader:
             self.changed.set()
 
     def _apply(self, record: ConsumerRecord, seen_ms: int) -> None:
-        output, kind = self.routes[record.topic]
-        if output == "enriched" and kind is not None:
-            self.view.add_enriched(kind, record.value, record.timestamp, seen_ms)
-        elif output == "bar" and kind is not None:
-            self.view.add_bar(kind, record.value)
-        elif output == "anomaly":
-            self.view.add_anomaly(record.value, record.timestamp)
-        else:
-            raw = header_value(record.headers, H_REASON)
-            reason = raw.decode("utf-8", "replace") if raw else "unknown"
-            self.view.add_dead_letter(reason, record.timestamp)
+        apply_output(
+            self.view, self.routes[record.topic], record.value, record.headers, record.timestamp, seen_ms
+        )
 
     def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:

@@ -14,7 +14,7 @@ from streamer.broker.local import free_port
 from streamer.cli import cli, main
 
 REPO = Path(__file__).resolve().parents[3]
-CONTRACT_VERBS = {"demo", "worker", "kafka", "topics", "feed", "simulate", "dlq", "bench"}
+CONTRACT_VERBS = {"demo", "dashboard", "worker", "kafka", "topics", "feed", "simulate", "dlq", "bench"}
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -64,6 +64,9 @@ def test_every_verb_has_help(path: tuple[str, ...], capsys: pytest.CaptureFixtur
         ("kafka", "start", "--port", "0"),
         ("topics", "create", "--partitions", "0"),
         ("demo", "--data", "does/not/exist"),
+        ("dashboard", "--lookback", "soon"),
+        ("dashboard", "--bar-windows", "5x"),
+        ("dashboard", "--web-port", "70000"),
     ],
     ids=lambda a: " ".join(a),
 )
