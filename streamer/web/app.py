@@ -23,6 +23,8 @@ async def _headers(request: web.Request, handler: Callable[[web.Request], Any]) 
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     if request.path.startswith("/api/"):
         response.headers.setdefault("Cache-Control", "no-store")
+    else:
+        response.headers.setdefault("Cache-Control", "no-cache")  # revalidate: an upgrade shows at once
     return response
 
 

@@ -389,16 +389,22 @@
   });
   const dlqSeries = new Map();
   function renderDlq() {
-    const minutes = [...dlqMinutes.keys()].sort((a, b) => a - b);
+    // Every minute from the first to the last one kept, zero where a reason had no dead letters.
+    const kept = [...dlqMinutes.keys()].sort((a, b) => a - b);
+    const minutes = [];
+    if (kept.length) {
+      const first = Math.max(kept[0], kept[kept.length - 1] - 1440 * 60000);
+      for (let m = first; m <= kept[kept.length - 1]; m += 60000) minutes.push(m);
+    }
     const reasons = Object.keys(dlqTotals);
     reasons.forEach((reason, i) => {
       if (!dlqSeries.has(reason)) {
         dlqSeries.set(reason, dlqChart.addSeries(LC.LineSeries, {
-          color: REASON_COLOURS[i % REASON_COLOURS.length], lineWidth: 2, title: reason, priceLineVisible: false,
+          color: REASON_COLOURS[i % REASON_COLOURS.length], lineWidth: 2, lineType: 1, priceLineVisible: false,
           lastValueVisible: false, priceFormat: { type: "price", precision: 0, minMove: 1 },
         }));
       }
-      dlqSeries.get(reason).setData(minutes.map((m) => ({ time: m / 1000, value: dlqMinutes.get(m)[reason] || 0 })));
+      dlqSeries.get(reason).setData(minutes.map((m) => ({ time: m / 1000, value: (dlqMinutes.get(m) || {})[reason] || 0 })));
     });
     $("dlq-totals").innerHTML = reasons.map((reason, i) =>
       `<span><i style="background:${REASON_COLOURS[i % REASON_COLOURS.length]}"></i>${esc(reason)} ${dlqTotals[reason].toLocaleString()}</span>`).join("") ||
