@@ -59,8 +59,9 @@ def _render(status: DemoStatus) -> Group:
 @click.option(
     "--once",
     is_flag=True,
+    envvar="STREAMER_ONCE",
     help="Run, print the summary and stop, without the dashboard (for CI). By default the dashboard is "
-    "served until Ctrl-C.",
+    "served until Ctrl-C [env STREAMER_ONCE].",
 )
 @click.option(
     "--web-host",

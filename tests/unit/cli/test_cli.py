@@ -84,6 +84,14 @@ def test_runtime_failure_exits_1_with_one_line() -> None:
     assert len(lines) == 1 and "not running" in lines[0]
 
 
+def test_dashboard_without_a_broker_exits_1_with_one_line() -> None:
+    result = _run("dashboard", "--bootstrap", f"127.0.0.1:{free_port()}", "--web-port", "0")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach Kafka" in lines[0], result.stderr
+    assert result.stdout == ""  # no URL is printed for a dashboard that is not serving
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
