@@ -1,8 +1,9 @@
 """``streamer demo``: everything on one machine, on a real embedded Kafka broker.
 
-Starts the broker, creates the topics, starts a real worker process, feeds real AEMO SA1 data
-(the January 2009 heatwave) plus a synthetic feed with a known share of corrupt messages, and
-watches every output topic until each input is accounted for.
+Starts the broker, creates the topics, starts the live dashboard (unless ``once``), starts a real worker
+process, feeds real AEMO SA1 data (the January 2009 heatwave) plus a synthetic feed with a known share of
+corrupt messages, and watches every output topic until each input is accounted for. With the dashboard it
+then keeps serving until SIGINT or SIGTERM; ``once`` stops after the summary.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from streamer.feeds.base import FeedStats, RawMessage
 from streamer.feeds.produce import produce
 from streamer.feeds.simulate import generate
 from streamer.settings import Settings
+from streamer.web.dashboard import Dashboard, DashboardOptions
 
-__all__ = ["DemoStatus", "default_demo_data", "run_demo"]
+__all__ = ["DemoStatus", "Serving", "default_demo_data", "run_demo"]
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +141,59 @@ def _anomaly_type(value: bytes) -> str:
     return str(kind)
 
 
+@dataclass(frozen=True, slots=True)
+class Serving:
+    """Serve the dashboard: ``on_url`` gets its address first, ``on_serving`` the summary once every input
+    is accounted for; it then serves until SIGINT or SIGTERM."""
+
+    options: DashboardOptions
+    on_url: Callable[[str], None]
+    on_serving: Callable[[DemoStatus], None]
+
+
+async def _run(
+    settings: Settings,
+    status: DemoStatus,
+    data: Path,
+    synthetic: int,
+    corrupt_rate: float,
+    timeout_s: float,
+    on_update: Callable[[DemoStatus], None],
+    worker: subprocess.Popen[bytes],
+    serving: Serving | None,
+) -> None:
+    await create_topics(settings)
+    if serving is None:
+        await _feed_and_watch(settings, status, data, synthetic, corrupt_rate, timeout_s, on_update, worker)
+        return
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopped.set)
+    async with Dashboard(settings.bootstrap, settings.topics, serving.options) as dashboard:
+        serving.on_url(dashboard.url)
+        feeding = asyncio.create_task(
+            _feed_and_watch(settings, status, data, synthetic, corrupt_rate, timeout_s, on_update, worker)
+        )
+        waiting = asyncio.create_task(stopped.wait())
+        await asyncio.wait({feeding, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        if feeding.done():
+            feeding.result()
+            serving.on_serving(status)
+            while not stopped.is_set():
+                if worker.poll() is not None:
+                    raise StreamerError(f"the demo worker exited with code {worker.returncode}")
+                error = dashboard.failed()
+                if error is not None:
+                    raise StreamerError(f"the dashboard stopped: {error}")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(waiting), timeout=1.0)
+        for task in (feeding, waiting):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
 async def _feed_and_watch(
     settings: Settings,
     status: DemoStatus,
@@ -149,7 +204,6 @@ async def _feed_and_watch(
     on_update: Callable[[DemoStatus], None],
     worker: subprocess.Popen[bytes],
 ) -> None:
-    await create_topics(settings)
     stop = asyncio.Event()
     watcher = asyncio.create_task(_watch(settings, status, stop))
     started = time.monotonic()
@@ -190,8 +244,11 @@ def run_demo(
     keep_running: bool = False,
     on_update: Callable[[DemoStatus], None] = lambda _status: None,
     use_external_broker: bool = False,
+    serving: Serving | None = None,
 ) -> DemoStatus:
-    """Run the whole demo; returns the final counts. Stops what it started unless ``keep_running``."""
+    """Run the whole demo; returns the final counts. Stops what it started unless ``keep_running``.
+
+    With ``serving`` the dashboard runs too, and the demo returns only once SIGINT or SIGTERM stops it."""
     workdir = Path(tempfile.mkdtemp(prefix="streamer-demo-"))
     broker: LocalBroker | None = None
     if not use_external_broker:
@@ -202,7 +259,7 @@ def run_demo(
     worker = _start_worker(settings, workdir / "worker", workdir / "worker.log")
     try:
         asyncio.run(
-            _feed_and_watch(settings, status, data, synthetic, corrupt_rate, timeout_s, on_update, worker)
+            _run(settings, status, data, synthetic, corrupt_rate, timeout_s, on_update, worker, serving)
         )
     finally:
         if not keep_running:

@@ -9,6 +9,7 @@ __all__ = ["all_commands"]
 
 def all_commands() -> list[click.Command]:
     from streamer.cli.bench import bench
+    from streamer.cli.dashboard import dashboard
     from streamer.cli.demo import demo
     from streamer.cli.dlq import dlq
     from streamer.cli.evaluate import evaluate
@@ -17,4 +18,4 @@ def all_commands() -> list[click.Command]:
     from streamer.cli.topics import topics
     from streamer.cli.worker import worker
 
-    return [demo, worker, kafka, topics, feed, simulate, dlq, evaluate, bench]
+    return [demo, dashboard, worker, kafka, topics, feed, simulate, dlq, evaluate, bench]

@@ -1,4 +1,4 @@
-"""``streamer demo``: the whole pipeline on an embedded broker, with a live summary."""
+"""``streamer demo``: the whole pipeline on an embedded broker, with the live dashboard and a summary."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rich.live import Live
 from rich.table import Table
 
 from streamer.cli.common import bootstrap_option, emit_json, json_option, settings_from
-from streamer.demo import DemoStatus, default_demo_data, run_demo
+from streamer.demo import DemoStatus, Serving, default_demo_data, run_demo
 
 __all__ = ["demo"]
 
@@ -56,6 +56,28 @@ def _render(status: DemoStatus) -> Group:
 @click.option("--corrupt-rate", type=click.FloatRange(0, 1), default=0.05, show_default=True)
 @click.option("--timeout-s", type=click.FloatRange(1), default=300.0, show_default=True)
 @click.option("--keep-running", is_flag=True, help="Leave the broker and worker running afterwards.")
+@click.option(
+    "--once",
+    is_flag=True,
+    envvar="STREAMER_ONCE",
+    help="Run, print the summary and stop, without the dashboard (for CI). By default the dashboard is "
+    "served until Ctrl-C [env STREAMER_ONCE].",
+)
+@click.option(
+    "--web-host",
+    envvar="STREAMER_WEB_HOST",
+    default="127.0.0.1",
+    show_default=True,
+    help="Dashboard address [env STREAMER_WEB_HOST].",
+)
+@click.option(
+    "--web-port",
+    envvar="STREAMER_WEB_PORT",
+    type=click.IntRange(0, 65535),
+    default=6067,
+    show_default=True,
+    help="Dashboard port; 0 picks a free one [env STREAMER_WEB_PORT].",
+)
 @json_option
 def demo(
     bootstrap: str | None,
@@ -65,15 +87,38 @@ def demo(
     corrupt_rate: float,
     timeout_s: float,
     keep_running: bool,
+    once: bool,
+    web_host: str,
+    web_port: int,
     as_json: bool,
 ) -> None:
-    """Run broker, topics, feed and a worker locally, and show what flows where."""
+    """Run broker, topics, feed, a worker and the dashboard locally, and show what flows where.
+
+    Prints the dashboard's URL first and serves it until Ctrl-C; --once stops after the summary."""
     data = data if data is not None else default_demo_data()
     if not data.exists():
         raise click.BadParameter(f"{data} does not exist", param_hint="--data")
     settings = settings_from(bootstrap=bootstrap)
     console = Console(stderr=as_json)
     live_enabled = not as_json and sys.stdout.isatty()
+    serving = None
+    if not once:
+        from streamer.web.dashboard import DashboardOptions
+
+        def on_url(url: str) -> None:
+            if as_json:
+                emit_json({"dashboard": url})
+            else:
+                console.print(f"dashboard: {url}", highlight=False, soft_wrap=True)
+
+        def on_serving(status: DemoStatus) -> None:
+            if as_json:
+                emit_json(status.as_dict())
+                return
+            _summarise(console, status, printed=live_enabled)
+            console.print("the dashboard keeps serving; Ctrl-C stops the demo", highlight=False)
+
+        serving = Serving(DashboardOptions(host=web_host, port=web_port), on_url, on_serving)
     with Live(console=console, refresh_per_second=4, transient=False) if live_enabled else _NoLive() as live:
         status = run_demo(
             settings,
@@ -84,11 +129,18 @@ def demo(
             keep_running=keep_running,
             use_external_broker=external_broker,
             on_update=lambda s: live.update(_render(s)),
+            serving=serving,
         )
+    if serving is not None:
+        return  # summarised while serving
     if as_json:
         emit_json(status.as_dict())
         return
-    if not live_enabled:
+    _summarise(console, status, printed=live_enabled)
+
+
+def _summarise(console: Console, status: DemoStatus, *, printed: bool) -> None:
+    if not printed:
         console.print(_render(status))
     accounted = sum(n for t, n in status.outputs.items() if ".enriched." in f".{t}" or t.endswith("dlq"))
     console.print(

@@ -14,7 +14,7 @@ from streamer.broker.local import free_port
 from streamer.cli import cli, main
 
 REPO = Path(__file__).resolve().parents[3]
-CONTRACT_VERBS = {"demo", "worker", "kafka", "topics", "feed", "simulate", "dlq", "bench"}
+CONTRACT_VERBS = {"demo", "dashboard", "worker", "kafka", "topics", "feed", "simulate", "dlq", "bench"}
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -64,6 +64,9 @@ def test_every_verb_has_help(path: tuple[str, ...], capsys: pytest.CaptureFixtur
         ("kafka", "start", "--port", "0"),
         ("topics", "create", "--partitions", "0"),
         ("demo", "--data", "does/not/exist"),
+        ("dashboard", "--lookback", "soon"),
+        ("dashboard", "--bar-windows", "5x"),
+        ("dashboard", "--web-port", "70000"),
     ],
     ids=lambda a: " ".join(a),
 )
@@ -79,6 +82,14 @@ def test_runtime_failure_exits_1_with_one_line() -> None:
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "not running" in lines[0]
+
+
+def test_dashboard_without_a_broker_exits_1_with_one_line() -> None:
+    result = _run("dashboard", "--bootstrap", f"127.0.0.1:{free_port()}", "--web-port", "0")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach Kafka" in lines[0], result.stderr
+    assert result.stdout == ""  # no URL is printed for a dashboard that is not serving
 
 
 @pytest.mark.parametrize(
