@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from streamer.enrichment import STALE_CLOCKS, parse_window_specs
 from streamer.errors import ConfigError
 from streamer.faust_boundary import StreamerApp, committed_offset, no_current_event, seek, set_current_event
+from streamer.kafka_security import aiokafka_options, faust_options
 from streamer.metrics import PipelineMetrics
 from streamer.offset_guard import OffsetGapGuard
 from streamer.processor import InMessage, Processor
@@ -70,6 +71,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         producer_max_request_size=MAX_REQUEST_BYTES,
         consumer_max_fetch_size=MAX_REQUEST_BYTES,
         web_enabled=False,
+        **faust_options(settings.kafka_security),
     )
     metrics = PipelineMetrics.create(registry if registry is not None else CollectorRegistry())
     raw_topic = app.topic(
@@ -132,7 +134,10 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         detectors_enabled=settings.detectors_enabled,
         stale_clock=settings.stale_clock,
     )
-    sender = BatchSender({"bootstrap_servers": settings.bootstrap}, settings.producer_linger_ms)
+    sender = BatchSender(
+        {"bootstrap_servers": settings.bootstrap, **aiokafka_options(settings.kafka_security)},
+        settings.producer_linger_ms,
+    )
 
     def persist_state(stream: Any, events: Sequence[Any]) -> None:
         """Write each changed entry once per batch.

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from streamer.cli.common import bootstrap_option, emit_json, json_option, settings_from
+from streamer.cli.common import (
+    bootstrap_option,
+    emit_json,
+    json_option,
+    option,
+    security_options,
+    settings_from,
+)
 from streamer.demo import DemoStatus, default_demo_data, run_demo
 
 __all__ = ["demo"]
@@ -39,27 +47,27 @@ def _render(status: DemoStatus) -> Group:
 
 @click.command()
 @bootstrap_option
-@click.option(
+@option(
     "--external-broker",
     is_flag=True,
-    help="Use the broker at --bootstrap instead of starting an embedded one.",
+    help="Use the broker at --bootstrap (with the security flags) instead of starting an embedded one.",
 )
-@click.option(
+@security_options
+@option(
     "--data",
     type=click.Path(exists=True, path_type=Path),
     default=None,
     help="AEMO file or folder to feed [default: data/aemo_sa1/DATA200901_SA1.csv, the Jan 2009 heatwave].",
 )
-@click.option(
-    "--synthetic", type=click.IntRange(0), default=5000, show_default=True, help="Synthetic messages."
-)
-@click.option("--corrupt-rate", type=click.FloatRange(0, 1), default=0.05, show_default=True)
-@click.option("--timeout-s", type=click.FloatRange(1), default=300.0, show_default=True)
-@click.option("--keep-running", is_flag=True, help="Leave the broker and worker running afterwards.")
+@option("--synthetic", type=click.IntRange(0), default=5000, show_default=True, help="Synthetic messages.")
+@option("--corrupt-rate", type=click.FloatRange(0, 1), default=0.05, show_default=True, help="Corrupt share.")
+@option("--timeout-s", type=click.FloatRange(1), default=300.0, show_default=True, help="Stop after S s.")
+@option("--keep-running", is_flag=True, help="Leave the broker and worker running afterwards.")
 @json_option
 def demo(
     bootstrap: str | None,
     external_broker: bool,
+    security: dict[str, Any],
     data: Path | None,
     synthetic: int,
     corrupt_rate: float,
@@ -71,7 +79,7 @@ def demo(
     data = data if data is not None else default_demo_data()
     if not data.exists():
         raise click.BadParameter(f"{data} does not exist", param_hint="--data")
-    settings = settings_from(bootstrap=bootstrap)
+    settings = settings_from(**security, bootstrap=bootstrap)
     console = Console(stderr=as_json)
     live_enabled = not as_json and sys.stdout.isatty()
     with Live(console=console, refresh_per_second=4, transient=False) if live_enabled else _NoLive() as live:
