@@ -12,6 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from streamer.errors import BrokerError
+from streamer.kafka_security import PLAINTEXT, KafkaSecurity, aiokafka_options, connection_failure
 from streamer.settings import Settings
 
 __all__ = ["TopicPlan", "admin_client", "create_topics", "existing_topics", "plan_topics"]
@@ -40,13 +41,19 @@ def plan_topics(settings: Settings) -> list[TopicPlan]:
 
 
 @contextlib.asynccontextmanager
-async def admin_client(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
-    """A started admin client, closed on exit; an unreachable broker is a one-line BrokerError."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+async def admin_client(
+    bootstrap: str, security: KafkaSecurity = PLAINTEXT
+) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client, closed on exit; an unreachable broker or refused credentials is a one-line
+    BrokerError (AuthenticationError)."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=30000, **aiokafka_options(security)
+    )
     try:
         await admin.start()
     except KafkaConnectionError as exc:
-        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from None
+        await admin.close()
+        raise await connection_failure(bootstrap, security, exc) from None
     try:
         yield admin
     finally:
@@ -56,7 +63,7 @@ async def admin_client(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
 async def create_topics(settings: Settings, plan: Iterable[TopicPlan] | None = None) -> dict[str, str]:
     """Create missing topics. Returns ``{topic: "created" | "exists"}``; raises BrokerError otherwise."""
     wanted = list(plan if plan is not None else plan_topics(settings))
-    async with admin_client(settings.bootstrap) as admin:
+    async with admin_client(settings.bootstrap, settings.kafka_security) as admin:
         try:
             return await _create(admin, settings, wanted)
         except KafkaError as exc:
@@ -101,6 +108,6 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeou
         await asyncio.sleep(0.2)
 
 
-async def existing_topics(bootstrap: str) -> set[str]:
-    async with admin_client(bootstrap) as admin:
+async def existing_topics(bootstrap: str, security: KafkaSecurity = PLAINTEXT) -> set[str]:
+    async with admin_client(bootstrap, security) as admin:
         return set(await admin.list_topics())

@@ -38,6 +38,7 @@ from streamer.errors import BrokerError
 from streamer.feeds.base import RawMessage
 from streamer.feeds.produce import produce
 from streamer.feeds.simulate import generate
+from streamer.kafka_security import aiokafka_options, cli_args, faust_options
 from streamer.settings import Settings, load_settings
 from streamer.topics import Kind
 
@@ -62,10 +63,15 @@ def _price_messages(count: int, seed: int) -> list[RawMessage]:
 
 
 async def _watch_outputs(
-    bootstrap: str, topic: str, partitions: int, want: int, timeout_s: float, alive: Callable[[], bool]
+    settings: Settings, topic: str, want: int, timeout_s: float, alive: Callable[[], bool]
 ) -> tuple[float, int, float]:
     """(time of the first output seen, outputs then, time the ``want``-th output was seen)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    partitions = settings.partitions
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap,
+        enable_auto_commit=False,
+        **aiokafka_options(settings.kafka_security),
+    )
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in range(partitions)]
@@ -88,16 +94,22 @@ async def _watch_outputs(
         await consumer.stop()
 
 
-async def _passthrough(bootstrap: str, source: str, sink: str, group: str, count: int) -> None:
+async def _passthrough(settings: Settings, source: str, sink: str, group: str, count: int) -> None:
     """Consume ``source``, produce the same key/value bytes to ``sink``; commit once a batch is acked."""
     consumer = AIOKafkaConsumer(
         source,
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=settings.bootstrap,
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        **aiokafka_options(settings.kafka_security),
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=_LINGER_MS)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap,
+        acks="all",
+        linger_ms=_LINGER_MS,
+        **aiokafka_options(settings.kafka_security),
+    )
     await consumer.start()
     await producer.start()
     try:
@@ -127,7 +139,22 @@ def _plain_agent_main(argv: Sequence[str]) -> None:
     parser.add_argument("--prefix", required=True)
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--partitions", type=int, required=True)
+    for flag in ("--security-protocol", "--sasl-mechanism", "--sasl-username", "--sasl-password-file"):
+        parser.add_argument(flag)
+    for flag in ("--ssl-cafile", "--ssl-certfile", "--ssl-keyfile"):
+        parser.add_argument(flag, type=Path)
     args = parser.parse_args(argv)
+    security = load_settings(
+        {
+            "security_protocol": args.security_protocol,
+            "sasl_mechanism": args.sasl_mechanism,
+            "sasl_username": args.sasl_username,
+            "sasl_password_file": args.sasl_password_file and Path(args.sasl_password_file),
+            "ssl_cafile": args.ssl_cafile,
+            "ssl_certfile": args.ssl_certfile,
+            "ssl_keyfile": args.ssl_keyfile,
+        }
+    ).kafka_security
     app = faust.App(
         f"{args.prefix}agent",
         broker=[f"kafka://{args.bootstrap}"],
@@ -136,6 +163,7 @@ def _plain_agent_main(argv: Sequence[str]) -> None:
         consumer_auto_offset_reset="earliest",
         producer_linger_ms=_LINGER_MS,
         web_enabled=False,
+        **faust_options(security),
     )
     source = app.topic(f"{args.prefix}raw.prices", key_serializer="raw", value_serializer="raw")
     sink = app.topic(f"{args.prefix}bench.out", key_serializer="raw", value_serializer="raw")
@@ -155,7 +183,8 @@ def _start(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            # The password reaches the child as a file (cli_args): a variable too would be both.
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "STREAMER_SASL_PASSWORD": ""},
         )
 
 
@@ -174,23 +203,24 @@ async def _run_mode(
     out_topic = names.enriched(Kind.PRICES) if mode == "pipeline" else f"{prefix}bench.out"
     await create_topics(settings)
     await create_topics(settings, [(f"{prefix}bench.out", settings.partitions, {})])
-    await produce(messages, settings.bootstrap, names)
+    await produce(messages, settings.bootstrap, names, security=settings.kafka_security)
     count = len(messages)
     started = time.monotonic()
     proc: subprocess.Popen[bytes] | None = None
     task: asyncio.Task[None] | None = None
     if mode == "passthrough":
         task = asyncio.create_task(
-            _passthrough(settings.bootstrap, names.raw(Kind.PRICES), out_topic, f"{prefix}group", count)
+            _passthrough(settings, names.raw(Kind.PRICES), out_topic, f"{prefix}group", count)
         )
     elif mode == "faust_agent":
         args = ["streamer.bench", "--bootstrap", settings.bootstrap, "--prefix", prefix]
         args += ["--data-dir", str(settings.data_dir), "--partitions", str(settings.partitions)]
+        args += cli_args(settings.kafka_security, work)
         proc = _start(args, work / f"{mode}.log")
     else:
         args = ["streamer.cli", "worker", "--bootstrap", settings.bootstrap, "--topic-prefix", prefix]
         args += ["--app-id", settings.app_id, "--data-dir", str(settings.data_dir)]
-        args += ["--partitions", str(settings.partitions)]
+        args += ["--partitions", str(settings.partitions), *cli_args(settings.kafka_security, work)]
         proc = _start(args, work / f"{mode}.log")
 
     def alive() -> bool:
@@ -199,9 +229,7 @@ async def _run_mode(
         return proc is not None and proc.poll() is None
 
     try:
-        first_t, first_n, last_t = await _watch_outputs(
-            settings.bootstrap, out_topic, settings.partitions, count, timeout_s, alive
-        )
+        first_t, first_n, last_t = await _watch_outputs(settings, out_topic, count, timeout_s, alive)
         if task is not None:
             await task
     finally:
@@ -221,9 +249,9 @@ async def _run_mode(
 
 
 async def _run_all(
-    bootstrap: str, messages: int, partitions: int, modes: Sequence[str], work: Path, timeout_s: float
+    base: Settings, messages: int, modes: Sequence[str], work: Path, timeout_s: float
 ) -> dict[str, Any]:
-    base = load_settings({"bootstrap": bootstrap, "partitions": partitions}, {})
+    bootstrap, partitions = base.bootstrap, base.partitions
     batch = _price_messages(messages, seed=2024)
     results = [await _run_mode(mode, base, batch, work, timeout_s) for mode in modes]
     by_mode = {r["mode"]: r for r in results}
@@ -244,11 +272,14 @@ def run_benchmark(
     partitions: int = 2,
     modes: Sequence[str] = MODES,
     timeout_s: float = 300.0,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Run each mode over ``messages`` price messages; return per-mode rates and the pipeline's ratios.
 
-    With ``bootstrap`` None, a :class:`LocalBroker` is started in a temporary directory and stopped after.
+    With ``bootstrap`` None, a :class:`LocalBroker` is started in a temporary directory and stopped after
+    (PLAINTEXT); otherwise every client connects with the security of ``settings``.
     """
+    base = settings if settings is not None else load_settings()
     unknown = [m for m in modes if m not in MODES]
     if unknown:
         raise ValueError(f"unknown benchmark modes {unknown}; choose from {', '.join(MODES)}")
@@ -261,8 +292,10 @@ def run_benchmark(
             broker = LocalBroker(work / "kafka")
             broker.start(timeout_s=180)
             bootstrap = broker.bootstrap
+            base = base.without_security()
+        base = replace(base, bootstrap=bootstrap, partitions=partitions)
         try:
-            return asyncio.run(_run_all(bootstrap, messages, partitions, modes, work, timeout_s))
+            return asyncio.run(_run_all(base, messages, modes, work, timeout_s))
         finally:
             if broker is not None:
                 broker.stop()

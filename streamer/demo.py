@@ -34,6 +34,7 @@ from streamer.feeds import read_path
 from streamer.feeds.base import FeedStats, RawMessage
 from streamer.feeds.produce import produce
 from streamer.feeds.simulate import generate
+from streamer.kafka_security import aiokafka_options, cli_args
 from streamer.settings import Settings
 from streamer.web.dashboard import Dashboard, DashboardOptions
 
@@ -99,11 +100,14 @@ def _start_worker(settings: Settings, data_dir: Path, log_path: Path) -> subproc
         "--bootstrap", settings.bootstrap,
         "--data-dir", str(data_dir),
         "--partitions", str(settings.partitions),
+        # Explicit, so that the worker's own STREAMER_* variables cannot make it disagree with the demo.
+        "--topic-prefix", settings.topic_prefix,
+        "--app-id", settings.app_id,
     ]  # fmt: skip
-    if settings.topic_prefix:
-        args += ["--topic-prefix", settings.topic_prefix]
+    args += cli_args(settings.kafka_security, log_path.parent)
+    env = {name: value for name, value in os.environ.items() if name != "STREAMER_SASL_PASSWORD"}
     with log_path.open("ab") as out:
-        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env)
 
 
 async def _watch(settings: Settings, status: DemoStatus, stop: asyncio.Event) -> None:
@@ -116,6 +120,7 @@ async def _watch(settings: Settings, status: DemoStatus, stop: asyncio.Event) ->
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         max_partition_fetch_bytes=8 * 1024 * 1024,
+        **aiokafka_options(settings.kafka_security),
     )
     await consumer.start()
     try:
@@ -208,8 +213,13 @@ async def _feed_and_watch(
     watcher = asyncio.create_task(_watch(settings, status, stop))
     started = time.monotonic()
     stats = FeedStats()
-    real = await produce(read_path(data, "aemo", stats), settings.bootstrap, settings.topics)
-    fake = await produce(_synthetic(synthetic, corrupt_rate, status), settings.bootstrap, settings.topics)
+    security = settings.kafka_security
+    real = await produce(
+        read_path(data, "aemo", stats), settings.bootstrap, settings.topics, security=security
+    )
+    fake = await produce(
+        _synthetic(synthetic, corrupt_rate, status), settings.bootstrap, settings.topics, security=security
+    )
     status.sent.update(real.sent)
     status.sent.update(fake.sent)
     status.feed = {"file": str(data), **stats.as_dict()}
@@ -254,7 +264,7 @@ def run_demo(
     if not use_external_broker:
         broker = LocalBroker(workdir / "kafka")
         broker.start()
-        settings = replace(settings, bootstrap=broker.bootstrap)
+        settings = replace(settings.without_security(), bootstrap=broker.bootstrap)
     status = DemoStatus(bootstrap=settings.bootstrap)
     worker = _start_worker(settings, workdir / "worker", workdir / "worker.log")
     try:

@@ -7,6 +7,7 @@ Each class carries data a caller can act on instead of parsing messages.
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
     "BrokerError",
     "ConfigError",
     "DependencyMissingError",
@@ -41,6 +42,13 @@ class BrokerError(StreamerError):
     """The local Kafka broker could not be fetched, started, reached or stopped."""
 
     retriable = True
+
+
+class AuthenticationError(BrokerError):
+    """Client and broker could not authenticate each other: refused SASL credentials, an unsupported
+    mechanism, a TLS handshake that failed (a certificate that does not verify). Retrying cannot help."""
+
+    retriable = False
 
 
 class TopicMissingError(StreamerError):

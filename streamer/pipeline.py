@@ -20,6 +20,7 @@ from streamer.delivery import BatchDelivery
 from streamer.enrichment import STALE_CLOCKS, parse_window_specs
 from streamer.errors import ConfigError
 from streamer.faust_boundary import StreamerApp, TableState, committed_offset, seek
+from streamer.kafka_security import aiokafka_options, faust_options
 from streamer.metrics import PipelineMetrics
 from streamer.offset_guard import OffsetGapGuard
 from streamer.processor import InMessage, OutMessage, Processor
@@ -106,6 +107,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         producer_max_request_size=MAX_REQUEST_BYTES,
         consumer_max_fetch_size=MAX_REQUEST_BYTES,
         web_enabled=False,
+        **faust_options(settings.kafka_security),
     )
     metrics = PipelineMetrics.create(registry if registry is not None else CollectorRegistry())
     raw_topic = app.topic(
@@ -147,7 +149,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         detectors_enabled=settings.detectors_enabled,
         stale_clock=settings.stale_clock,
     )
-    sender = BatchSender({"bootstrap_servers": settings.bootstrap}, linger_ms=0)
+    sender = BatchSender(
+        {"bootstrap_servers": settings.bootstrap, **aiokafka_options(settings.kafka_security)}, linger_ms=0
+    )
     delivery = BatchDelivery(processor, sender, ChangelogWriter(sender, table_state))
 
     async def seek_to(tp: Any, offset: int) -> None:

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import faust
 
+from streamer.errors import AuthenticationError, BrokerError
+from streamer.kafka_security import check_connection
 from streamer.pipeline import create_app
 from streamer.settings import Settings
 
 __all__ = ["run_worker"]
 
+log = logging.getLogger(__name__)
+
 
 def run_worker(settings: Settings, loglevel: str = "warning") -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _check_credentials(settings)
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     try:
@@ -19,3 +27,15 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     return 0
+
+
+def _check_credentials(settings: Settings) -> None:
+    """Stop before Faust starts when TLS or SASL fails: its clients would retry refused credentials forever.
+
+    An unreachable broker is only logged: the clients retry until it is back."""
+    try:
+        asyncio.run(check_connection(settings.bootstrap, settings.kafka_security))
+    except AuthenticationError:
+        raise
+    except BrokerError as exc:
+        log.warning("%s; starting anyway, the clients retry until it answers", exc)

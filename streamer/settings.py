@@ -1,12 +1,15 @@
-"""Configuration, built once and frozen, from CLI flags and ``STREAMER_*`` environment variables.
+"""The settings model: one frozen :class:`Settings`, built once per process from CLI flags.
 
-Nothing here reads the environment at import time: :func:`load_settings` does, when called.
+Every flag reads the environment variable ``STREAMER_`` + its name in upper snake case (``--windows`` is
+``STREAMER_WINDOWS``), through click's own envvar support (``streamer/cli/common.py``), so a bad value in
+the environment is the same usage error as on the command line. :func:`load_settings` takes the parsed
+values, reads the password file, checks every value and freezes the result; it never reads the
+environment itself. The SASL password is left out of ``repr``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -14,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from streamer.errors import ConfigError
+from streamer.kafka_security import KafkaSecurity
 from streamer.policy import DEFAULT_PRICE_BANDS, ValidationPolicy, parse_bands
 from streamer.topics import TopicNames
 
@@ -58,10 +62,44 @@ class Settings:
     instance_id: str = "auto"
     session_timeout_ms: int = 30_000
     heartbeat_interval_ms: int = 3_000
+    # Kafka security, one set for every client (streamer.kafka_security translates it).
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "PLAIN"
+    sasl_username: str = ""
+    sasl_password: str = field(default="", repr=False)
+    sasl_password_file: Path | None = None  # read by load_settings into sasl_password
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
 
     @property
     def topics(self) -> TopicNames:
         return TopicNames(self.topic_prefix)
+
+    @property
+    def kafka_security(self) -> KafkaSecurity:
+        return KafkaSecurity(
+            protocol=self.security_protocol,
+            sasl_mechanism=self.sasl_mechanism,
+            sasl_username=self.sasl_username,
+            sasl_password=self.sasl_password,
+            ssl_cafile=self.ssl_cafile,
+            ssl_certfile=self.ssl_certfile,
+            ssl_keyfile=self.ssl_keyfile,
+        )
+
+    def without_security(self) -> Settings:
+        """The same settings for a PLAINTEXT broker (the embedded one the demo and bench start)."""
+        return replace(
+            self,
+            security_protocol="PLAINTEXT",
+            sasl_username="",
+            sasl_password="",
+            sasl_password_file=None,
+            ssl_cafile=None,
+            ssl_certfile=None,
+            ssl_keyfile=None,
+        )
 
     @property
     def group_instance_id(self) -> str | None:
@@ -72,17 +110,61 @@ class Settings:
         return f"{self.app_id}-{socket.gethostname()}-{where}"
 
 
-def _coerce(name: str, raw: str, current: Any) -> Any:
-    if isinstance(current, bool):
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
-    if isinstance(current, int):
-        try:
-            return int(raw)
-        except ValueError:
-            raise ConfigError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not an integer") from None
-    if isinstance(current, Path):
-        return Path(raw)
-    return raw
+# Smallest (and largest) value of each integer setting; a negative size or count is an error, not a default.
+_INT_RANGES: dict[str, tuple[int, int | None]] = {
+    "partitions": (1, None),
+    "replication_factor": (1, None),
+    "web_port": (0, 65535),
+    "batch_size": (1, None),
+    "batch_within_ms": (0, None),
+    "producer_linger_ms": (0, None),
+    "table_standby_replicas": (0, None),
+    "rocksdb_block_cache_bytes": (0, None),
+    "rocksdb_write_buffer_bytes": (64 * 1024, None),
+    "grace_ms": (0, None),
+    "max_value_bytes": (1, None),
+    "max_future_ms": (0, None),
+    "stale_tick_ms": (1, None),
+    "commit_interval_ms": (1, None),
+    "session_timeout_ms": (1, None),
+    "heartbeat_interval_ms": (1, None),
+    "state_cache_series": (1, None),
+    "state_cache_panes": (1, None),
+}
+
+
+def _check_types(settings: Settings) -> None:
+    defaults = Settings()
+    for f in fields(Settings):
+        value, default = getattr(settings, f.name), getattr(defaults, f.name)
+        if isinstance(default, str) and not isinstance(value, str):
+            raise ConfigError(f"{f.name} must be a string, got {value!r}")
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise ConfigError(f"{f.name} must be true or false, got {value!r}")
+        if isinstance(default, int) and not isinstance(default, bool):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{f.name} must be an integer, got {value!r}")
+            low, high = _INT_RANGES.get(f.name, (0, None))
+            if value < low or (high is not None and value > high):
+                bound = f">= {low}" if high is None else f"between {low} and {high}"
+                raise ConfigError(f"{f.name} must be {bound}, got {value}")
+
+
+def _read_password(settings: Settings) -> Settings:
+    """The password from ``sasl_password_file`` (a mounted Kubernetes secret), without its final newline."""
+    path = settings.sasl_password_file
+    if path is None:
+        return settings
+    if settings.sasl_password:
+        raise ConfigError("give --sasl-password or --sasl-password-file, not both")
+    try:
+        password = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ConfigError(f"cannot read the SASL password file {path}: {reason}") from None
+    if not password:
+        raise ConfigError(f"the SASL password file {path} is empty")
+    return replace(settings, sasl_password=password)
 
 
 def _policy_for(settings: Settings) -> ValidationPolicy:
@@ -97,33 +179,20 @@ def _policy_for(settings: Settings) -> ValidationPolicy:
     )
 
 
-def load_settings(
-    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
-) -> Settings:
-    """Defaults, then ``STREAMER_*`` variables, then explicit overrides (CLI flags); None means unset."""
-    env = os.environ if environ is None else environ
-    base = Settings()
-    values: dict[str, Any] = {}
-    for f in fields(Settings):
-        if f.name == "policy":
-            continue
-        raw = env.get(f"{ENV_PREFIX}{f.name.upper()}")
-        if raw is not None:
-            values[f.name] = _coerce(f.name, raw, getattr(base, f.name))
-    for name, value in (overrides or {}).items():
-        if value is not None:
-            values[name] = value
-    unknown = set(values) - {f.name for f in fields(Settings)}
+def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Defaults, then the given values (parsed CLI flags and their variables; None means unset), checked."""
+    names = {f.name for f in fields(Settings)}
+    values = {name: value for name, value in (overrides or {}).items() if value is not None}
+    unknown = set(values) - names
     if unknown:
         raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
-    settings = replace(base, **values)
-    if settings.state_cache_series < 1 or settings.state_cache_panes < 1:
-        raise ConfigError("state cache sizes must be at least 1")
-    if settings.partitions < 1 or settings.replication_factor < 1:
-        raise ConfigError("partitions and replication factor must be at least 1")
+    settings = replace(Settings(), **values)
+    _check_types(settings)
     if not 3 * settings.heartbeat_interval_ms <= settings.session_timeout_ms <= 90_000:
         raise ConfigError(
             "need session timeout <= 90000 ms and at least three heartbeat intervals, got "
             f"{settings.session_timeout_ms} and {settings.heartbeat_interval_ms} ms"
         )
+    settings = _read_password(settings)
+    _ = settings.kafka_security  # checks the combination: protocol, credentials, TLS files
     return replace(settings, policy=_policy_for(settings))

@@ -4,6 +4,10 @@ Formats storage the way ``kafka-storage.sh format`` does (``kafka.tools.StorageT
 the server the way ``kafka-server-start.sh`` does (``kafka.Kafka``). State lives in ``home``:
 ``server.properties``, ``data/``, ``broker.log`` and ``broker.json`` (pid and addresses), so another
 process (``streamer kafka stop``) can find and stop it.
+
+A node can also serve clients on a secured listener (:class:`SaslSslListener`: TLS, client certificates,
+SCRAM-SHA-512 users created at format time with ``kafka-storage format --add-scram``), as a managed
+cluster does; the broker's own traffic stays on its PLAINTEXT listener.
 """
 
 from __future__ import annotations
@@ -18,14 +22,14 @@ import socket
 import subprocess
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from streamer.broker.fetch import KAFKA_VERSION, ensure_kafka, require_program
 from streamer.errors import BrokerError
 
-__all__ = ["BrokerState", "LocalBroker", "free_port", "new_cluster_id", "port_open"]
+__all__ = ["BrokerState", "LocalBroker", "SaslSslListener", "free_port", "new_cluster_id", "port_open"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,60 @@ def _pid_alive(pid: int) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class SaslSslListener:
+    """A client listener with TLS and SASL, on ``port``.
+
+    ``keystore`` is a PKCS12 file with the broker's key and certificate, ``truststore`` a PEM file with the
+    CA that signs client certificates (``client_auth="required"`` makes the listener mutual TLS). Each of
+    ``users`` (name, password) is created as a SCRAM-SHA-512 credential when the storage is formatted;
+    with ``plain=True`` the same users may also log in with SASL/PLAIN. Test tooling: the passwords are
+    written to the broker's own files and formatting command line.
+    """
+
+    port: int
+    keystore: Path
+    keystore_password: str = field(repr=False)
+    truststore: Path
+    users: tuple[tuple[str, str], ...] = field(repr=False)
+    client_auth: str = "required"
+    plain: bool = False
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def properties(self) -> dict[str, str]:
+        prefix = "listener.name.sasl_ssl."
+        mechanisms = ["SCRAM-SHA-512", *(["PLAIN"] if self.plain else [])]
+        props = {
+            f"{prefix}ssl.keystore.type": "PKCS12",
+            f"{prefix}ssl.keystore.location": str(self.keystore),
+            f"{prefix}ssl.keystore.password": self.keystore_password,
+            f"{prefix}ssl.key.password": self.keystore_password,
+            f"{prefix}ssl.truststore.type": "PEM",
+            f"{prefix}ssl.truststore.location": str(self.truststore),
+            f"{prefix}ssl.client.auth": self.client_auth,
+            f"{prefix}sasl.enabled.mechanisms": ",".join(mechanisms),
+            f"{prefix}scram-sha-512.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ),
+        }
+        if self.plain:
+            users = " ".join(f'user_{name}="{password}"' for name, password in self.users)
+            props[f"{prefix}plain.sasl.jaas.config"] = (
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};"
+            )
+        return props
+
+    def scram_arguments(self) -> list[str]:
+        """``kafka-storage format`` arguments that create the users."""
+        args = []
+        for name, password in self.users:
+            args += ["--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]"]
+        return args
+
+
+@dataclass(frozen=True, slots=True)
 class BrokerState:
     pid: int
     node_id: int
@@ -95,6 +153,7 @@ class LocalBroker:
         cluster_id: str | None = None,
         cluster_size: int = 1,
         heap_mb: int = 768,
+        sasl_ssl: SaslSslListener | None = None,
     ) -> None:
         self.home = Path(home)
         self.port = port or free_port()
@@ -104,6 +163,7 @@ class LocalBroker:
         self.cluster_id = cluster_id or new_cluster_id()
         self.cluster_size = cluster_size
         self.heap_mb = heap_mb
+        self.sasl_ssl = sasl_ssl
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -136,15 +196,20 @@ class LocalBroker:
     def _properties(self) -> str:
         replication = min(3, self.cluster_size)
         min_isr = 2 if self.cluster_size >= 3 else 1
+        listeners = [f"PLAINTEXT://127.0.0.1:{self.port}"]
+        protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
+        if self.sasl_ssl is not None:
+            listeners.append(f"SASL_SSL://127.0.0.1:{self.sasl_ssl.port}")
+            protocols.append("SASL_SSL:SASL_SSL")
         props = {
             "process.roles": "broker,controller",
             "node.id": str(self.node_id),
             "controller.quorum.voters": self.voters,
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "listeners": ",".join([*listeners, f"CONTROLLER://127.0.0.1:{self.controller_port}"]),
+            "advertised.listeners": ",".join(listeners),
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map": ",".join(protocols),
             "log.dirs": str(self.home / "data"),
             "num.partitions": "4",
             "default.replication.factor": str(replication),
@@ -161,6 +226,7 @@ class LocalBroker:
             "message.max.bytes": str(MAX_MESSAGE_BYTES),
             "replica.fetch.max.bytes": str(MAX_MESSAGE_BYTES),
             "log.retention.hours": "-1",
+            **(self.sasl_ssl.properties() if self.sasl_ssl is not None else {}),
         }
         return "".join(f"{k}={v}\n" for k, v in props.items())
 
@@ -192,6 +258,7 @@ class LocalBroker:
             f"--cluster-id={self.cluster_id}",
             "-c",
             str(props_path),
+            *(self.sasl_ssl.scram_arguments() if self.sasl_ssl is not None else []),
         )
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
         if proc.returncode != 0:

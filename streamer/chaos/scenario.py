@@ -260,8 +260,7 @@ async def _run(config: ChaosConfig, bootstrap: str, brokers: _Brokers | None, ro
             "topic_prefix": prefix,
             "partitions": config.partitions,
             "replication_factor": min(3, config.brokers),
-        },
-        {},
+        }
     )
     topics = settings.topics
     await create_topics(settings)

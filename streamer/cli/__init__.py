@@ -8,6 +8,7 @@ import sys
 import click
 
 from streamer import __version__
+from streamer.cli.common import option
 from streamer.errors import StreamerError
 
 __all__ = ["cli", "main", "run"]
@@ -15,7 +16,7 @@ __all__ = ["cli", "main", "run"]
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="streamer")
-@click.option("-v", "--verbose", count=True, help="Log to stderr (-v warnings, -vv info, -vvv debug).")
+@option("-v", "--verbose", count=True, help="Log to stderr (-v warnings, -vv info, -vvv debug).")
 def cli(verbose: int) -> None:
     """Validate, window and watch energy-market telemetry on Kafka.
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from streamer.cli.common import emit_json, fail, json_option
+from streamer.cli.common import emit_json, fail, json_option, option, security_options, settings_from
 from streamer.errors import StreamerError
 
 __all__ = ["bench", "format_results"]
@@ -26,25 +26,26 @@ def format_results(report: dict[str, Any]) -> str:
 
 
 @click.command("bench")
-@click.option(
+@option(
     "--bootstrap",
-    envvar="STREAMER_BOOTSTRAP",
     default=None,
-    help="Kafka to measure on [env STREAMER_BOOTSTRAP]; without it a temporary local broker is started.",
+    help="Kafka to measure on (with the security flags); without it a temporary local broker is started.",
 )
-@click.option(
+@security_options
+@option(
     "--messages", type=click.IntRange(1), default=50_000, show_default=True, help="Price messages per mode."
 )
-@click.option(
-    "--partitions", type=click.IntRange(1), default=2, show_default=True, help="Partitions per topic."
-)
+@option("--partitions", type=click.IntRange(1), default=2, show_default=True, help="Partitions per topic.")
 @json_option
-def bench(bootstrap: str | None, messages: int, partitions: int, as_json: bool) -> None:
+def bench(
+    bootstrap: str | None, security: dict[str, Any], messages: int, partitions: int, as_json: bool
+) -> None:
     """Measure events/s through the full pipeline, a raw aiokafka passthrough and a plain Faust agent."""
     from streamer.bench import run_benchmark
 
+    settings = settings_from(**security, partitions=partitions)
     try:
-        report = run_benchmark(bootstrap, messages, partitions=partitions)
+        report = run_benchmark(bootstrap, messages, partitions=partitions, settings=settings)
     except StreamerError as exc:
         fail(str(exc))
         return

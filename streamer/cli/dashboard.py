@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from streamer.cli.common import bootstrap_option, emit_json, json_option, prefix_option, settings_from
+from streamer.cli.common import (
+    bootstrap_option,
+    emit_json,
+    json_option,
+    option,
+    prefix_option,
+    security_options,
+    settings_from,
+)
 
 __all__ = ["dashboard"]
 
@@ -35,66 +45,61 @@ def _bar_windows(ctx: click.Context, param: click.Parameter, value: str) -> froz
 @click.command()
 @bootstrap_option
 @prefix_option
-@click.option(
+@security_options
+@option(
     "--web-host",
-    envvar="STREAMER_WEB_HOST",
     default="127.0.0.1",
     show_default=True,
-    help="Address to serve on [env STREAMER_WEB_HOST].",
+    help="Address to serve on.",
 )
-@click.option(
+@option(
     "--web-port",
-    envvar="STREAMER_WEB_PORT",
     type=click.IntRange(0, 65535),
     default=6067,
     show_default=True,
-    help="Port to serve on; 0 picks a free one [env STREAMER_WEB_PORT].",
+    help="Port to serve on; 0 picks a free one.",
 )
-@click.option(
+@option(
     "--lookback",
-    envvar="STREAMER_LOOKBACK",
     default="50000",
     show_default=True,
     callback=_lookback,
     help="History read at start: the last N records per partition, or a span of Kafka record time "
-    "(30m, 2h, 1d; a replay of old files may carry event time) [env STREAMER_LOOKBACK].",
+    "(30m, 2h, 1d; a replay of old files may carry event time).",
 )
-@click.option(
+@option(
     "--bar-windows",
-    envvar="STREAMER_BAR_WINDOWS",
     default="5m,1h",
     show_default=True,
     callback=_bar_windows,
-    help='Bar windows kept, as the worker names them ("5m,1h"), or "all" [env STREAMER_BAR_WINDOWS].',
+    help='Bar windows kept, as the worker names them ("5m,1h"), or "all".',
 )
-@click.option(
+@option(
     "--max-bars",
-    envvar="STREAMER_MAX_BARS",
     type=click.IntRange(1),
     default=2000,
     show_default=True,
-    help="Bars kept per series and window [env STREAMER_MAX_BARS].",
+    help="Bars kept per series and window.",
 )
-@click.option(
+@option(
     "--max-series",
-    envvar="STREAMER_MAX_SERIES",
     type=click.IntRange(1),
     default=100_000,
     show_default=True,
-    help="Series whose latest record is kept [env STREAMER_MAX_SERIES].",
+    help="Series whose latest record is kept.",
 )
-@click.option(
+@option(
     "--max-anomalies",
-    envvar="STREAMER_MAX_ANOMALIES",
     type=click.IntRange(1),
     default=2000,
     show_default=True,
-    help="Recent anomalies kept [env STREAMER_MAX_ANOMALIES].",
+    help="Recent anomalies kept.",
 )
 @json_option
 def dashboard(
     bootstrap: str | None,
     topic_prefix: str | None,
+    security: dict[str, Any],
     web_host: str,
     web_port: int,
     lookback: object,
@@ -105,13 +110,14 @@ def dashboard(
     as_json: bool,
 ) -> None:
     """Serve the live market page and REST API until stopped; prints the page's URL first."""
+    from streamer.kafka_security import aiokafka_options
     from streamer.web.dashboard import DashboardOptions, run_dashboard
     from streamer.web.lookback import Lookback
     from streamer.web.market import ViewLimits
 
     assert isinstance(lookback, Lookback)
     settings = settings_from(
-        bootstrap=bootstrap, topic_prefix=topic_prefix, web_host=web_host, web_port=web_port
+        **security, bootstrap=bootstrap, topic_prefix=topic_prefix, web_host=web_host, web_port=web_port
     )
     options = DashboardOptions(
         host=settings.web_host,
@@ -123,6 +129,7 @@ def dashboard(
             bar_windows=bar_windows,
             anomalies=max_anomalies,
         ),
+        client_options=aiokafka_options(settings.kafka_security),
     )
 
     def ready(url: str) -> None:

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from streamer.cli.common import bootstrap_option, emit_json, json_option, settings_from
+from streamer.cli.common import (
+    bootstrap_option,
+    emit_json,
+    json_option,
+    option,
+    prefix_option,
+    security_options,
+    settings_from,
+)
 from streamer.demo import DemoStatus, Serving, default_demo_data, run_demo
 
 __all__ = ["demo"]
@@ -39,49 +48,45 @@ def _render(status: DemoStatus) -> Group:
 
 @click.command()
 @bootstrap_option
-@click.option(
+@prefix_option
+@option("--app-id", help="Consumer group and table namespace of the demo's worker [default streamer].")
+@option(
     "--external-broker",
     is_flag=True,
-    help="Use the broker at --bootstrap instead of starting an embedded one.",
+    help="Use the broker at --bootstrap (with the security flags) instead of starting an embedded one.",
 )
-@click.option(
+@security_options
+@option(
     "--data",
     type=click.Path(exists=True, path_type=Path),
     default=None,
     help="AEMO file or folder to feed [default: data/aemo_sa1/DATA200901_SA1.csv, the Jan 2009 heatwave].",
 )
-@click.option(
-    "--synthetic", type=click.IntRange(0), default=5000, show_default=True, help="Synthetic messages."
-)
-@click.option("--corrupt-rate", type=click.FloatRange(0, 1), default=0.05, show_default=True)
-@click.option("--timeout-s", type=click.FloatRange(1), default=300.0, show_default=True)
-@click.option("--keep-running", is_flag=True, help="Leave the broker and worker running afterwards.")
-@click.option(
+@option("--synthetic", type=click.IntRange(0), default=5000, show_default=True, help="Synthetic messages.")
+@option("--corrupt-rate", type=click.FloatRange(0, 1), default=0.05, show_default=True, help="Corrupt share.")
+@option("--timeout-s", type=click.FloatRange(1), default=300.0, show_default=True, help="Stop after S s.")
+@option("--keep-running", is_flag=True, help="Leave the broker and worker running afterwards.")
+@option(
     "--once",
     is_flag=True,
-    envvar="STREAMER_ONCE",
     help="Run, print the summary and stop, without the dashboard (for CI). By default the dashboard is "
-    "served until Ctrl-C [env STREAMER_ONCE].",
+    "served until Ctrl-C.",
 )
-@click.option(
-    "--web-host",
-    envvar="STREAMER_WEB_HOST",
-    default="127.0.0.1",
-    show_default=True,
-    help="Dashboard address [env STREAMER_WEB_HOST].",
-)
-@click.option(
+@option("--web-host", default="127.0.0.1", show_default=True, help="Dashboard address.")
+@option(
     "--web-port",
-    envvar="STREAMER_WEB_PORT",
     type=click.IntRange(0, 65535),
     default=6067,
     show_default=True,
-    help="Dashboard port; 0 picks a free one [env STREAMER_WEB_PORT].",
+    help="Dashboard port; 0 picks a free one.",
 )
 @json_option
 def demo(
     bootstrap: str | None,
+    topic_prefix: str | None,
+    app_id: str | None,
     external_broker: bool,
+    security: dict[str, Any],
     data: Path | None,
     synthetic: int,
     corrupt_rate: float,
@@ -98,11 +103,12 @@ def demo(
     data = data if data is not None else default_demo_data()
     if not data.exists():
         raise click.BadParameter(f"{data} does not exist", param_hint="--data")
-    settings = settings_from(bootstrap=bootstrap)
+    settings = settings_from(**security, bootstrap=bootstrap, topic_prefix=topic_prefix, app_id=app_id)
     console = Console(stderr=as_json)
     live_enabled = not as_json and sys.stdout.isatty()
     serving = None
     if not once:
+        from streamer.kafka_security import aiokafka_options
         from streamer.web.dashboard import DashboardOptions
 
         def on_url(url: str) -> None:
@@ -118,7 +124,10 @@ def demo(
             _summarise(console, status, printed=live_enabled)
             console.print("the dashboard keeps serving; Ctrl-C stops the demo", highlight=False)
 
-        serving = Serving(DashboardOptions(host=web_host, port=web_port), on_url, on_serving)
+        options = DashboardOptions(
+            host=web_host, port=web_port, client_options=aiokafka_options(settings.kafka_security)
+        )
+        serving = Serving(options, on_url, on_serving)
     with Live(console=console, refresh_per_second=4, transient=False) if live_enabled else _NoLive() as live:
         status = run_demo(
             settings,

@@ -20,7 +20,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from streamer.cli.common import bootstrap_option, emit_json, json_option, prefix_option, settings_from
+from streamer.cli.common import (
+    bootstrap_option,
+    emit_json,
+    json_option,
+    option,
+    prefix_option,
+    security_options,
+    settings_from,
+)
 from streamer.dlqtool.filters import (
     Filters,
     OffsetStart,
@@ -52,20 +60,19 @@ class Selection:
 def _filter_options(func: F) -> F:
     """The selection flags shared by every verb, handed to the command as one ``selection``."""
     options = [
-        click.option("--reason", "reasons", multiple=True, help="Only this reject reason (repeatable)."),
-        click.option(
+        option("--reason", "reasons", multiple=True, help="Only this reject reason (repeatable)."),
+        option(
             "--topic",
             "topics",
             multiple=True,
             help="Only records from this origin topic, e.g. raw.prices (repeatable; the prefix is added).",
         ),
-        click.option("--since", help="From this time (inclusive): ISO 8601 with offset, or 30m, 2h, 1d ago."),
-        click.option(
-            "--until", help="Up to this time (exclusive): ISO 8601 with offset, or 30m, 2h, 1d ago."
-        ),
-        click.option("--offset", help="From DLQ offset N in every partition, or P:N for partition P only."),
+        option("--since", help="From this time (inclusive): ISO 8601 with offset, or 30m, 2h, 1d ago."),
+        option("--until", help="Up to this time (exclusive): ISO 8601 with offset, or 30m, 2h, 1d ago."),
+        option("--offset", help="From DLQ offset N in every partition, or P:N for partition P only."),
         bootstrap_option,
         prefix_option,
+        security_options,
     ]
 
     @functools.wraps(func)
@@ -78,15 +85,16 @@ def _filter_options(func: F) -> F:
         offset: str | None,
         bootstrap: str | None,
         topic_prefix: str | None,
+        security: dict[str, Any],
         **rest: Any,
     ) -> Any:
-        settings = settings_from(bootstrap=bootstrap, topic_prefix=topic_prefix)
+        settings = settings_from(**security, bootstrap=bootstrap, topic_prefix=topic_prefix)
         selection = Selection(settings, _filters(settings, reasons, topics, since, until, offset))
         return func(selection=selection, **rest)
 
     wrapped: Any = with_selection
-    for option in reversed(options):
-        wrapped = option(wrapped)
+    for decorator in reversed(options):
+        wrapped = decorator(wrapped)
     return cast(F, wrapped)
 
 
@@ -155,7 +163,7 @@ _BUCKETS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000, "6h": 
 
 @dlq.command()
 @_filter_options
-@click.option(
+@option(
     "--bucket", type=click.Choice(list(_BUCKETS)), default="1h", show_default=True, help="Time bucket size."
 )
 @json_option
@@ -168,8 +176,19 @@ def stats(
     settings, filters = selection.settings, selection.filters
     names = settings.topics
     with _progress("reading dlq", enabled=not as_json) as progress:
-        result = asyncio.run(read_stats(settings.bootstrap, names.dlq, filters, _BUCKETS[bucket], progress))
-    audit = asyncio.run(read_audit_totals(settings.bootstrap, names.dlq_audit))
+        result = asyncio.run(
+            read_stats(
+                settings.bootstrap,
+                names.dlq,
+                filters,
+                _BUCKETS[bucket],
+                progress,
+                security=settings.kafka_security,
+            )
+        )
+    audit = asyncio.run(
+        read_audit_totals(settings.bootstrap, names.dlq_audit, security=settings.kafka_security)
+    )
     payload = {"topic": names.dlq, **result.to_dict(), "audit": audit}
     if as_json:
         emit_json(payload)
@@ -205,7 +224,7 @@ def _print_record(console: Console, record: DlqRecord) -> None:
 
 @dlq.command()
 @_filter_options
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Show at most N.")
+@option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Show at most N.")
 @json_option
 def show(
     selection: Selection,
@@ -214,7 +233,11 @@ def show(
 ) -> None:
     """Records with decoded headers; payloads as text when UTF-8, otherwise as hex."""
     settings, filters = selection.settings, selection.filters
-    records = asyncio.run(read_records(settings.bootstrap, settings.topics.dlq, filters, limit))
+    records = asyncio.run(
+        read_records(
+            settings.bootstrap, settings.topics.dlq, filters, limit, security=settings.kafka_security
+        )
+    )
     if as_json:
         emit_json([r.to_dict() for r in records])
         return
@@ -271,25 +294,21 @@ def _print_report(report: ReplayReport, max_replays: int) -> None:
 
 @dlq.command()
 @_filter_options
-@click.option("--limit", type=click.IntRange(min=1), help="Look at most N matching records in this run.")
-@click.option("--to", "to_topic", help="Publish to this topic instead of each record's origin topic.")
-@click.option("--dry-run", is_flag=True, help="Show what would be replayed; change nothing on the broker.")
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="At most N messages per second.")
-@click.option(
-    "--max", "max_replayed", type=click.IntRange(min=1), help="Replay at most N records in this run."
-)
-@click.option("--transform", "transform_spec", help="MODULE:FUNC(value: bytes) -> bytes | None (None skips).")
-@click.option(
+@option("--limit", type=click.IntRange(min=1), help="Look at most N matching records in this run.")
+@option("--to", "to_topic", help="Publish to this topic instead of each record's origin topic.")
+@option("--dry-run", is_flag=True, help="Show what would be replayed; change nothing on the broker.")
+@option("--rate", type=click.FloatRange(min=0, min_open=True), help="At most N messages per second.")
+@option("--max", "max_replayed", type=click.IntRange(min=1), help="Replay at most N records in this run.")
+@option("--transform", "transform_spec", help="MODULE:FUNC(value: bytes) -> bytes | None (None skips).")
+@option(
     "--max-replays",
     type=click.IntRange(min=1),
     default=3,
     show_default=True,
     help="Loop guard: records already replayed N times are reported, not replayed.",
 )
-@click.option(
-    "--group", "group_id", help="Consumer group of the run [default: derived from DLQ, filters, --to]."
-)
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation (required when not on a terminal).")
+@option("--group", "group_id", help="Consumer group of the run [default: derived from DLQ, filters, --to].")
+@option("--yes", is_flag=True, help="Do not ask for confirmation (required when not on a terminal).")
 @json_option
 def replay(
     selection: Selection,
@@ -333,6 +352,7 @@ def replay(
         max_replayed=max_replayed,
         limit=limit,
         dry_run=dry_run,
+        security=settings.kafka_security,
     )
     if not dry_run and not yes:
         preview = asyncio.run(run_replay(_dry(request)))

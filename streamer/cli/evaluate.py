@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from streamer.cli.common import emit_json, fail, json_option
+from streamer.cli.common import emit_json, fail, json_option, option
 from streamer.evaluation import EvaluationRow, run_evaluation
 
 __all__ = ["evaluate", "format_table"]
@@ -47,8 +47,10 @@ def format_table(rows: list[EvaluationRow]) -> str:
 
 
 @click.command("evaluate")
-@click.option(
+@option(
+    "--datasets",
     "--data-dir",
+    "data_dir",
     type=click.Path(path_type=Path, file_okay=False),
     default=Path("data"),
     show_default=True,

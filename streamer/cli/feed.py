@@ -17,7 +17,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from streamer.cli.common import bootstrap_option, emit_json, json_option, prefix_option, settings_from
+from streamer.cli.common import (
+    bootstrap_option,
+    emit_json,
+    json_option,
+    option,
+    prefix_option,
+    security_options,
+    settings_from,
+)
 from streamer.errors import FeedError
 from streamer.feeds import FORMATS, FeedStats, RawMessage, files_for, read_path
 from streamer.feeds.produce import ProduceSummary, produce
@@ -28,27 +36,27 @@ __all__ = ["feed", "simulate"]
 
 @click.command()
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option(
+@option(
     "--format", "fmt", required=True, type=click.Choice(sorted(FORMATS)), help="Layout of the data files."
 )
 @bootstrap_option
 @prefix_option
-@click.option(
-    "--rate", type=click.FloatRange(min=0, min_open=True), default=None, help="Messages per second."
-)
-@click.option("--limit", type=click.IntRange(min=0), default=None, help="Send at most N messages.")
+@security_options
+@option("--rate", type=click.FloatRange(min=0, min_open=True), default=None, help="Messages per second.")
+@option("--limit", type=click.IntRange(min=0), default=None, help="Send at most N messages.")
 @json_option
 def feed(
     path: Path,
     fmt: str,
     bootstrap: str | None,
     topic_prefix: str | None,
+    security: dict[str, Any],
     rate: float | None,
     limit: int | None,
     as_json: bool,
 ) -> None:
     """Replay real data files (a file, or every matching file of a directory) into the raw topics."""
-    settings = settings_from(bootstrap=bootstrap, topic_prefix=topic_prefix)
+    settings = settings_from(**security, bootstrap=bootstrap, topic_prefix=topic_prefix)
     try:
         files_for(path, fmt)
     except FeedError as exc:
@@ -59,7 +67,14 @@ def feed(
         messages = itertools.islice(messages, limit)
     with _progress(f"feed {path.name}", limit, enabled=not as_json) as on_progress:
         summary = asyncio.run(
-            produce(messages, settings.bootstrap, settings.topics, rate=rate, progress=on_progress)
+            produce(
+                messages,
+                settings.bootstrap,
+                settings.topics,
+                rate=rate,
+                progress=on_progress,
+                security=settings.kafka_security,
+            )
         )
     report = {"format": fmt, "path": str(path), **summary.as_dict(), **stats.as_dict()}
     if as_json:
@@ -69,41 +84,38 @@ def feed(
 
 
 @click.command()
-@click.option(
+@option(
     "--rate",
     type=click.FloatRange(min=0, min_open=True),
     default=1000.0,
     show_default=True,
     help="Messages per second.",
 )
-@click.option(
+@option(
     "--corrupt-rate",
     type=click.FloatRange(0.0, 1.0),
     default=0.0,
     show_default=True,
     help="Share of corrupt messages, from the corrupt catalogue.",
 )
-@click.option("--count", type=click.IntRange(min=0), default=None, help="Send N messages [default 1000].")
-@click.option(
+@option("--count", type=click.IntRange(min=0), default=None, help="Send N messages [default 1000].")
+@option(
     "--duration-s",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
     help="Send for S seconds at --rate instead of a count.",
 )
-@click.option(
-    "--seed", type=int, default=1, show_default=True, help="Random seed (same seed, same messages)."
-)
-@click.option(
+@option("--seed", type=int, default=1, show_default=True, help="Random seed (same seed, same messages).")
+@option(
     "--nodes",
     type=click.IntRange(min=1),
     default=None,
     help="Simulate a market of N price nodes (with --zones load zones) instead of the 14 named series.",
 )
-@click.option(
-    "--zones", type=click.IntRange(min=0), default=50, show_default=True, help="Load zones with --nodes."
-)
+@option("--zones", type=click.IntRange(min=0), default=50, show_default=True, help="Load zones with --nodes.")
 @bootstrap_option
 @prefix_option
+@security_options
 @json_option
 def simulate(
     rate: float,
@@ -115,13 +127,14 @@ def simulate(
     zones: int,
     bootstrap: str | None,
     topic_prefix: str | None,
+    security: dict[str, Any],
     as_json: bool,
 ) -> None:
     """Send synthetic prices, load and gas, with a share of corrupt messages, into the raw topics."""
     if count is not None and duration_s is not None:
         raise click.UsageError("give --count or --duration-s, not both")
     total = int(rate * duration_s) if duration_s is not None else (1000 if count is None else count)
-    settings = settings_from(bootstrap=bootstrap, topic_prefix=topic_prefix)
+    settings = settings_from(**security, bootstrap=bootstrap, topic_prefix=topic_prefix)
     expected: Counter[str] = Counter()
     now_ms = time.time_ns() // 1_000_000
     series_set = SERIES if nodes is None else market_series(nodes, zones)
@@ -133,7 +146,14 @@ def simulate(
 
     with _progress("simulate", total, enabled=not as_json) as on_progress:
         summary = asyncio.run(
-            produce(messages(), settings.bootstrap, settings.topics, rate=rate, progress=on_progress)
+            produce(
+                messages(),
+                settings.bootstrap,
+                settings.topics,
+                rate=rate,
+                progress=on_progress,
+                security=settings.kafka_security,
+            )
         )
     valid = expected.pop("valid", 0)
     report = {"seed": seed, **summary.as_dict(), "valid": valid, "corrupt": dict(sorted(expected.items()))}

@@ -9,7 +9,7 @@ import click
 
 from streamer.broker import KAFKA_VERSION, LocalBroker
 from streamer.broker.fetch import cache_root
-from streamer.cli.common import bootstrap_option, emit_json, fail, json_option, settings_from
+from streamer.cli.common import bootstrap_option, emit_json, fail, json_option, option, settings_from
 
 __all__ = ["kafka"]
 
@@ -30,14 +30,13 @@ def _home(home: Path | None, port: int) -> Path:
     return home if home is not None else cache_root() / "run" / f"broker-{port}"
 
 
-_port_option = click.option(
-    "--port", type=click.IntRange(1, 65535), help="Loopback port (overrides --bootstrap)."
-)
-_home_option = click.option(
+_port_option = option("--port", type=click.IntRange(1, 65535), help="Loopback port (overrides --bootstrap).")
+_home_option = option(
+    "--kafka-home",
     "--home",
+    "home",
     type=click.Path(file_okay=False, path_type=Path),
-    envvar="STREAMER_KAFKA_HOME",
-    help="Broker state directory [default: <cache>/run/broker-PORT; env STREAMER_KAFKA_HOME].",
+    help="Broker state directory [default: <cache>/run/broker-PORT].",
 )
 
 
@@ -50,8 +49,8 @@ def kafka() -> None:
 @bootstrap_option
 @_port_option
 @_home_option
-@click.option("--fresh", is_flag=True, help="Wipe the broker's data before starting.")
-@click.option("--timeout-s", type=click.FloatRange(1), default=120.0, show_default=True)
+@option("--fresh", is_flag=True, help="Wipe the broker's data before starting.")
+@option("--timeout-s", type=click.FloatRange(1), default=120.0, show_default=True, help="Wait this long.")
 @json_option
 def start(
     bootstrap: str | None, port: int | None, home: Path | None, fresh: bool, timeout_s: float, as_json: bool

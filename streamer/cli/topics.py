@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import click
 
 from streamer.admin import create_topics
-from streamer.cli.common import bootstrap_option, emit_json, json_option, prefix_option, settings_from
+from streamer.cli.common import (
+    bootstrap_option,
+    emit_json,
+    json_option,
+    option,
+    prefix_option,
+    security_options,
+    settings_from,
+)
 
 __all__ = ["topics"]
 
@@ -20,20 +29,21 @@ def topics() -> None:
 @topics.command()
 @bootstrap_option
 @prefix_option
-@click.option(
-    "--partitions", type=click.IntRange(1), envvar="STREAMER_PARTITIONS", help="Partitions per topic."
-)
-@click.option("--replication-factor", type=click.IntRange(1), envvar="STREAMER_REPLICATION_FACTOR")
+@security_options
+@option("--partitions", type=click.IntRange(1), help="Partitions per topic [default 4].")
+@option("--replication-factor", type=click.IntRange(1), help="Replicas per partition [default 1].")
 @json_option
 def create(
     bootstrap: str | None,
     topic_prefix: str | None,
+    security: dict[str, Any],
     partitions: int | None,
     replication_factor: int | None,
     as_json: bool,
 ) -> None:
     """Create every missing topic of the contract (raw, enriched, bars, anomalies, late, dlq, dlq.audit)."""
     settings = settings_from(
+        **security,
         bootstrap=bootstrap,
         topic_prefix=topic_prefix,
         partitions=partitions,

@@ -14,6 +14,7 @@ from streamer.dlqtool.reader import DlqReader
 from streamer.dlqtool.record import DlqRecord
 from streamer.dlqtool.stats import DlqStats
 from streamer.errors import TopicMissingError
+from streamer.kafka_security import PLAINTEXT, KafkaSecurity
 
 __all__ = ["read_audit_totals", "read_records", "read_stats"]
 
@@ -21,11 +22,17 @@ Progress = Callable[[int, int], None]
 
 
 async def read_stats(
-    bootstrap: str, topic: str, filters: Filters, bucket_ms: int, progress: Progress | None = None
+    bootstrap: str,
+    topic: str,
+    filters: Filters,
+    bucket_ms: int,
+    progress: Progress | None = None,
+    *,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> DlqStats:
     stats = DlqStats(bucket_ms=bucket_ms)
     seen = 0
-    async with DlqReader(bootstrap, topic) as reader:
+    async with DlqReader(bootstrap, topic, security) as reader:
         ends = await reader.end_offsets()
         total = sum(
             max(0, end - filters.start_offset(p)) for p, end in ends.items() if filters.wants_partition(p)
@@ -41,10 +48,12 @@ async def read_stats(
     return stats
 
 
-async def read_records(bootstrap: str, topic: str, filters: Filters, limit: int | None) -> list[DlqRecord]:
+async def read_records(
+    bootstrap: str, topic: str, filters: Filters, limit: int | None, *, security: KafkaSecurity = PLAINTEXT
+) -> list[DlqRecord]:
     """Matching records in partition/offset order, at most ``limit`` (memory: ``limit`` per partition)."""
     found: dict[int, list[DlqRecord]] = {}
-    async with DlqReader(bootstrap, topic) as reader:
+    async with DlqReader(bootstrap, topic, security) as reader:
         ends = await reader.end_offsets()
         start = {p: filters.start_offset(p) if filters.wants_partition(p) else ends[p] for p in ends}
         async for batch in reader.batches(start, ends):
@@ -56,14 +65,16 @@ async def read_records(bootstrap: str, topic: str, filters: Filters, limit: int 
     return ordered if limit is None else ordered[:limit]
 
 
-async def read_audit_totals(bootstrap: str, audit_topic: str) -> dict[str, Any] | None:
+async def read_audit_totals(
+    bootstrap: str, audit_topic: str, *, security: KafkaSecurity = PLAINTEXT
+) -> dict[str, Any] | None:
     """Replay runs and records replayed according to ``dlq.audit``; None when there is no such topic."""
-    if audit_topic not in await existing_topics(bootstrap):
+    if audit_topic not in await existing_topics(bootstrap, security):
         return None
     runs = replayed = 0
     last: str | None = None
     try:
-        async with DlqReader(bootstrap, audit_topic) as reader:
+        async with DlqReader(bootstrap, audit_topic, security) as reader:
             async for batch in reader.batches({}):
                 for record in batch:
                     try:

@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from streamer.admin import admin_client
 from streamer.dlqtool.record import DlqRecord
 from streamer.errors import BrokerError, TopicMissingError
+from streamer.kafka_security import PLAINTEXT, KafkaSecurity, aiokafka_options, connection_failure
 
 __all__ = ["DlqReader", "committed_offsets", "topic_partitions"]
 
@@ -33,6 +34,7 @@ class DlqReader:
 
     bootstrap: str
     topic: str
+    security: KafkaSecurity = PLAINTEXT
     _consumer: AIOKafkaConsumer | None = None
     partitions: tuple[int, ...] = ()
 
@@ -45,14 +47,16 @@ class DlqReader:
             isolation_level="read_committed",
             max_partition_fetch_bytes=_MAX_FETCH_BYTES,
             fetch_max_bytes=2 * _MAX_FETCH_BYTES,
+            **aiokafka_options(self.security),
         )
         try:
             await consumer.start()
         except KafkaConnectionError as exc:
-            raise BrokerError(f"cannot reach Kafka at {self.bootstrap}: {exc}") from None
+            await consumer.stop()
+            raise await connection_failure(self.bootstrap, self.security, exc) from None
         self._consumer = consumer
         try:
-            self.partitions = await topic_partitions(self.bootstrap, self.topic)
+            self.partitions = await topic_partitions(self.bootstrap, self.topic, self.security)
         except BaseException:
             await self.__aexit__()
             raise
@@ -110,9 +114,11 @@ class DlqReader:
                 yield batch
 
 
-async def topic_partitions(bootstrap: str, topic: str) -> tuple[int, ...]:
+async def topic_partitions(
+    bootstrap: str, topic: str, security: KafkaSecurity = PLAINTEXT
+) -> tuple[int, ...]:
     """The partition numbers of ``topic``; TopicMissingError when it does not exist."""
-    async with admin_client(bootstrap) as admin:
+    async with admin_client(bootstrap, security) as admin:
         try:
             # Listing first: a metadata request naming a missing topic may auto-create it on brokers
             # with auto.create.topics.enable=true.
@@ -128,7 +134,13 @@ async def topic_partitions(bootstrap: str, topic: str) -> tuple[int, ...]:
 
 
 async def committed_offsets(
-    bootstrap: str, group_id: str, topic: str, partitions: tuple[int, ...], timeout_s: float = 60.0
+    bootstrap: str,
+    group_id: str,
+    topic: str,
+    partitions: tuple[int, ...],
+    timeout_s: float = 60.0,
+    *,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> dict[int, int]:
     """The group's committed offset per partition (0 where it has none).
 
@@ -136,7 +148,7 @@ async def committed_offsets(
     created on first use and is unavailable for a few seconds."""
     tps = [TopicPartition(topic, p) for p in partitions]
     deadline = time.monotonic() + timeout_s
-    async with admin_client(bootstrap) as admin:
+    async with admin_client(bootstrap, security) as admin:
         while True:
             try:
                 found = await admin.list_consumer_group_offsets(group_id, partitions=tps)

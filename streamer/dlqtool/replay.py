@@ -43,6 +43,7 @@ from streamer.dlqtool.plan import Decision, Outcome, ReplayCounts, Republish, Tr
 from streamer.dlqtool.reader import DlqReader, committed_offsets
 from streamer.dlqtool.record import DlqRecord
 from streamer.errors import BrokerError, StreamerError, TopicMissingError
+from streamer.kafka_security import PLAINTEXT, KafkaSecurity, aiokafka_options, connection_failure
 
 __all__ = ["ReplayReport", "ReplayRequest", "run_replay"]
 
@@ -71,6 +72,7 @@ class ReplayRequest:
     max_replayed: int | None = None
     limit: int | None = None
     dry_run: bool = False
+    security: KafkaSecurity = PLAINTEXT
 
     def options(self) -> dict[str, Any]:
         return {
@@ -192,7 +194,7 @@ class _Run:
     async def run(self) -> ReplayReport:
         r = self.request
         self.report.started_ms = _now_ms()
-        self.existing = await existing_topics(r.bootstrap)
+        self.existing = await existing_topics(r.bootstrap, r.security)
         if r.dlq_topic not in self.existing:
             raise TopicMissingError(r.dlq_topic)
         if r.to_topic is not None and r.to_topic not in self.existing:
@@ -223,6 +225,7 @@ class _Run:
             acks="all",
             linger_ms=10,
             max_request_size=_MAX_REQUEST_BYTES,
+            **aiokafka_options(r.security),
         )
         try:
             await producer.start()
@@ -232,13 +235,15 @@ class _Run:
             await producer.abort_transaction()
         except KafkaConnectionError as exc:
             await producer.stop()
-            raise BrokerError(f"cannot reach Kafka at {r.bootstrap}: {exc}") from None
+            raise await connection_failure(r.bootstrap, r.security, exc) from None
         self.producer = producer
 
     async def _walk(self) -> None:
         r = self.request
-        async with DlqReader(r.bootstrap, r.dlq_topic) as reader:
-            committed = await committed_offsets(r.bootstrap, r.group_id, r.dlq_topic, reader.partitions)
+        async with DlqReader(r.bootstrap, r.dlq_topic, r.security) as reader:
+            committed = await committed_offsets(
+                r.bootstrap, r.group_id, r.dlq_topic, reader.partitions, security=r.security
+            )
             starts = {p: max(committed[p], r.filters.start_offset(p)) for p in reader.partitions}
             starts = {p: o for p, o in starts.items() if r.filters.wants_partition(p)}
             ends = await reader.end_offsets()

@@ -15,6 +15,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from streamer.errors import BrokerError, TopicMissingError
 from streamer.feeds.base import RawMessage
 from streamer.feeds.rate import TokenBucket
+from streamer.kafka_security import PLAINTEXT, KafkaSecurity, aiokafka_options, connection_failure
 from streamer.topics import TopicNames
 
 __all__ = ["ProduceSummary", "produce"]
@@ -55,6 +56,7 @@ async def produce(
     *,
     rate: float | None = None,
     progress: Callable[[int], None] | None = None,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> ProduceSummary:
     """Send every message to ``topics.raw(kind)`` with its key and event-time timestamp; wait for all acks.
 
@@ -67,12 +69,13 @@ async def produce(
         acks="all",
         enable_idempotence=True,
         max_batch_size=_MAX_BATCH_BYTES,
+        **aiokafka_options(security),
     )
     try:
         await producer.start()
     except KafkaConnectionError as exc:
         await producer.stop()
-        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+        raise await connection_failure(bootstrap, security, exc) from None
     loop = asyncio.get_running_loop()
     started_s = loop.time()
     bucket = TokenBucket(rate, started_s) if rate else None

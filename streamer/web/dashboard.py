@@ -32,6 +32,7 @@ class DashboardOptions:
     lookback: Lookback = field(default_factory=lambda: Lookback(records=50_000))
     limits: ViewLimits = field(default_factory=ViewLimits)
     flush_ms: int = 250
+    client_options: dict[str, Any] = field(default_factory=dict, repr=False)  # Kafka security; a secret
 
 
 class Dashboard:
@@ -40,7 +41,9 @@ class Dashboard:
     def __init__(self, bootstrap: str, names: TopicNames, options: DashboardOptions) -> None:
         self.options = options
         self.view = MarketView(options.limits)
-        self.reader = OutputReader(bootstrap, names, self.view, options.lookback)
+        self.reader = OutputReader(
+            bootstrap, names, self.view, options.lookback, client_options=options.client_options
+        )
         self.hub = UpdateHub(self.view, self.status, flush_ms=options.flush_ms)
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []

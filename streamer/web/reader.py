@@ -12,8 +12,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -55,8 +56,10 @@ class OutputReader:
         *,
         discover_every_s: float = 5.0,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self._client_options = dict(client_options or {})  # security settings; never logged
         self.view = view
         self.lookback = lookback
         self.routes = output_topics(names)
@@ -71,6 +74,7 @@ class OutputReader:
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
+            **self._client_options,
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="latest",
@@ -78,7 +82,9 @@ class OutputReader:
             max_partition_fetch_bytes=_MAX_FETCH_BYTES,
             fetch_max_bytes=2 * _MAX_FETCH_BYTES,
         )
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=30_000)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.bootstrap, request_timeout_ms=30_000, **self._client_options
+        )
         try:
             await consumer.start()
             await admin.start()

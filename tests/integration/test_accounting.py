@@ -29,7 +29,7 @@ PARTITIONS = 4
 
 
 async def _setup(bootstrap: str, prefix: str) -> None:
-    settings = load_settings({"bootstrap": bootstrap, "topic_prefix": prefix, "partitions": PARTITIONS}, {})
+    settings = load_settings({"bootstrap": bootstrap, "topic_prefix": prefix, "partitions": PARTITIONS})
     await create_topics(settings)
 
 

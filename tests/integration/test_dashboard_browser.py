@@ -87,7 +87,7 @@ JS_MAX_HIGH = "Math.max(-Infinity, ...streamerDashboard.candles.data().map((b) =
 async def test_dashboard_shows_the_sa1_spike_and_live_updates_in_chromium(
     bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
-    settings = load_settings({"bootstrap": bootstrap, "topic_prefix": topic_prefix, "partitions": 2}, {})
+    settings = load_settings({"bootstrap": bootstrap, "topic_prefix": topic_prefix, "partitions": 2})
     await create_topics(settings)
     dashboard = start_dashboard(bootstrap, topic_prefix, tmp_path / "dashboard.log")
     worker = start_worker(bootstrap, topic_prefix, tmp_path / "worker", "--partitions", "2")
@@ -182,7 +182,7 @@ async def test_latest_table_sorts_filters_and_renders_only_visible_rows_of_thous
     bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
     nodes = 5_000
-    settings = load_settings({"bootstrap": bootstrap, "topic_prefix": topic_prefix, "partitions": 2}, {})
+    settings = load_settings({"bootstrap": bootstrap, "topic_prefix": topic_prefix, "partitions": 2})
     await create_topics(settings)
     topic = settings.topics.enriched(Kind.PRICES)
     await produce_records(

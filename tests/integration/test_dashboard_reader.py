@@ -40,7 +40,7 @@ async def until(condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
 async def test_reads_the_lookback_then_follows_and_finds_new_topics(
     bootstrap: str, topic_prefix: str
 ) -> None:
-    settings = load_settings({"bootstrap": bootstrap, "topic_prefix": topic_prefix, "partitions": 2}, {})
+    settings = load_settings({"bootstrap": bootstrap, "topic_prefix": topic_prefix, "partitions": 2})
     options = DashboardOptions(port=0, lookback=Lookback(records=3))
     async with Dashboard(bootstrap, settings.topics, options) as dashboard:
         dashboard.reader.discover_every_s = 0.5

@@ -57,7 +57,7 @@ def run_cli(*args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[s
 
 
 async def setup_topics(bootstrap: str, prefix: str) -> None:
-    settings = load_settings({"bootstrap": bootstrap, "topic_prefix": prefix, "partitions": PARTITIONS}, {})
+    settings = load_settings({"bootstrap": bootstrap, "topic_prefix": prefix, "partitions": PARTITIONS})
     await create_topics(settings)
 
 
@@ -206,7 +206,7 @@ async def test_dry_run_changes_nothing_on_the_broker(bootstrap: str, topic_prefi
     await setup_topics(bootstrap, topic_prefix)
     await feed_dlq(bootstrap, topic_prefix, 30, reason="out_of_band")
     await feed_dlq(bootstrap, topic_prefix, 10, reason="not_json", tag="nj")
-    topics = load_settings({"topic_prefix": topic_prefix}, {}).topics.all()
+    topics = load_settings({"topic_prefix": topic_prefix}).topics.all()
     before = await end_offsets(bootstrap, topics)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()

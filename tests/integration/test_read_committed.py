@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 async def test_records_of_an_aborted_transaction_are_not_processed(
     bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
-    settings = load_settings({"bootstrap": bootstrap, "topic_prefix": topic_prefix, "partitions": 2}, {})
+    settings = load_settings({"bootstrap": bootstrap, "topic_prefix": topic_prefix, "partitions": 2})
     await create_topics(settings)
     prices = [m for m, _ in generate(5, 200, 0.0, int(time.time() * 1000)) if m.kind is Kind.PRICES][:10]
     aborted, committed = prices[:5], prices[5:]

@@ -65,7 +65,7 @@ async def _group(admin: AIOKafkaAdminClient, group: str) -> tuple[str, int]:
 
 
 async def test_a_sigtermed_worker_leaves_the_group_at_once(bootstrap: str, topic_prefix: str, tmp_path: Path):
-    settings = load_settings({"bootstrap": bootstrap, "topic_prefix": topic_prefix}, {})
+    settings = load_settings({"bootstrap": bootstrap, "topic_prefix": topic_prefix})
     await create_topics(settings)
     group = f"{topic_prefix}app"
     workers = [

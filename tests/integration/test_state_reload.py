@@ -25,9 +25,7 @@ PARTITIONS = 4
 async def test_repeats_after_a_restart_are_recognised_on_every_partition(
     bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
-    settings = load_settings(
-        {"bootstrap": bootstrap, "topic_prefix": topic_prefix, "partitions": PARTITIONS}, {}
-    )
+    settings = load_settings({"bootstrap": bootstrap, "topic_prefix": topic_prefix, "partitions": PARTITIONS})
     await create_topics(settings)
     names = settings.topics
     messages = [m for m, _ in generate(3, 1200, 0.0, int(time.time() * 1000))]

@@ -87,7 +87,7 @@ def distinct_bars(records: Sequence[ConsumerRecord]) -> tuple[list[dict[str, Any
 
 async def setup_topics(bootstrap: str, prefix: str) -> None:
     await create_topics(
-        load_settings({"bootstrap": bootstrap, "topic_prefix": prefix, "partitions": PARTITIONS}, {})
+        load_settings({"bootstrap": bootstrap, "topic_prefix": prefix, "partitions": PARTITIONS})
     )
 
 

@@ -93,16 +93,25 @@ def test_dashboard_without_a_broker_exits_1_with_one_line() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "value", "message"),
+    ("verb", "name", "value", "message"),
     [
-        ("STREAMER_PARTITIONS", "many", "'many' is not a valid integer"),  # a flag's own variable, via click
-        ("STREAMER_GRACE_MS", "soon", "STREAMER_GRACE_MS='soon' is not an integer"),  # settings-only variable
-        ("STREAMER_PRICE_BANDS", "PJM=high", "bad price band 'PJM=high'"),
+        (("topics", "create"), "STREAMER_PARTITIONS", "many", "'many' is not a valid integer"),
+        (("worker",), "STREAMER_GRACE_MS", "soon", "'soon' is not a valid integer"),
+        (("worker",), "STREAMER_BATCH_SIZE", "-5", "-5 is not in the range x>=1"),
+        (("worker",), "STREAMER_DETECTORS", "ture", "'ture' is not a valid boolean"),
+        (("worker",), "STREAMER_PRICE_BANDS", "PJM=high", "bad price band 'PJM=high'"),
+        (("dlq", "replay"), "STREAMER_YES", "ture", "'ture' is not a valid boolean"),
+        (("feed", "data/eia_henry_hub"), "STREAMER_FORMAT", "csv", "'csv' is not one of"),
+        (("topics", "create"), "STREAMER_SECURITY_PROTOCOL", "TLS", "'TLS' is not one of"),
+        (("topics", "create"), "STREAMER_SASL_USERNAME", "alice", "SASL credentials were given but"),
+        (("worker",), "STREAMER_SECURITY_PROTOCOL", "SASL_SSL", "SASL_SSL needs --sasl-username"),
     ],
 )
-def test_bad_environment_setting_is_a_usage_error(name: str, value: str, message: str) -> None:
+def test_bad_environment_setting_is_a_usage_error(
+    verb: tuple[str, ...], name: str, value: str, message: str
+) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "streamer.cli", "topics", "create"],
+        [sys.executable, "-m", "streamer.cli", *verb],
         capture_output=True,
         text=True,
         cwd=REPO,
