@@ -31,6 +31,7 @@ from aiokafka.partitioner import murmur2
 from streamer.enrichment import parse_window_specs
 from streamer.feeds.simulate import generate, market_series
 from streamer.processor import InMessage, Processor
+from streamer.runner import tune_gc
 from streamer.settings import Settings
 from streamer.state import StateStore
 from streamer.state.rocksdb import RocksBackend, open_db, write_changes
@@ -73,8 +74,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         window_specs=parse_window_specs(args.windows),
         grace_ms=settings.grace_ms,
     )
-    gc.collect()
-    gc.freeze()  # the input messages are not the processor's to collect
+    tune_gc()  # as the worker does
     base_rss = _rss_mib()
     tenth = max(1, len(batch_in) // 10)
     rows = []

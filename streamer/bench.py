@@ -34,6 +34,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streamer.admin import create_topics
 from streamer.broker import LocalBroker
+from streamer.broker.local import free_port
 from streamer.errors import BrokerError
 from streamer.feeds.base import RawMessage
 from streamer.feeds.produce import produce
@@ -219,7 +220,14 @@ async def _run_mode(
         proc = _start(args, work / f"{mode}.log")
     else:
         args = ["streamer.cli", "worker", "--bootstrap", settings.bootstrap, "--topic-prefix", prefix]
-        args += ["--app-id", settings.app_id, "--data-dir", str(settings.data_dir)]
+        args += [
+            "--app-id",
+            settings.app_id,
+            "--data-dir",
+            str(settings.data_dir),
+            "--web-port",
+            str(free_port()),
+        ]
         args += ["--partitions", str(settings.partitions), *cli_args(settings.kafka_security, work)]
         proc = _start(args, work / f"{mode}.log")
 

@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaConsumer
 
 from streamer.admin import create_topics
 from streamer.broker import LocalBroker
+from streamer.broker.local import free_port
 from streamer.dlq import H_REASON, header_value
 from streamer.errors import StreamerError
 from streamer.feeds import read_path
@@ -99,6 +100,7 @@ def _start_worker(settings: Settings, data_dir: Path, log_path: Path) -> subproc
         sys.executable, "-m", "streamer.cli", "worker",
         "--bootstrap", settings.bootstrap,
         "--data-dir", str(data_dir),
+        "--web-port", str(free_port()),
         "--partitions", str(settings.partitions),
         # Explicit, so that the worker's own STREAMER_* variables cannot make it disagree with the demo.
         "--topic-prefix", settings.topic_prefix,

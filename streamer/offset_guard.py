@@ -1,12 +1,10 @@
 """Hands the pipeline each raw partition's records in offset order, without holes. No Faust import.
 
-Faust's fetch loop records the offset of every message it passes on, also of the ones its stream then skips
-during a rebalance (old generation, flow stopped). After the recovery seek back to the committed offset, the
-re-fetched copies are below that read offset and are dropped ("DROPPED MESSAGE ROFF"): the skipped run would
-never be processed by this worker. The guard notices the hole (a record beyond the next expected offset),
-holds that partition's records back and seeks to the expected offset, so the run is fetched again. A hole
-that comes back after the seek with the same first offset after it is a real one (a transaction marker
-under read_committed) and is accepted.
+A record can arrive beyond the next expected offset of its partition: records fetched before a rebalance
+seek are dropped, and Faust's own fetch loop (before the pipeline read raw topics in batches) skipped runs of
+offsets after a restart. The guard notices the hole, holds that partition's records back and seeks to the
+expected offset, so the run is fetched again. A hole that comes back after the seek with the same first
+offset after it is a real one (a transaction marker under read_committed) and is accepted.
 
 Because the records it admits are contiguous from the committed offset, "the offset after the last admitted
 record whose outputs were delivered" is an offset that is safe to commit.
@@ -16,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any
 
 __all__ = ["OffsetGapGuard"]
@@ -63,11 +61,11 @@ class OffsetGapGuard:
         expected = self._next.get(tp)
         return self._committed(tp) if expected is None else expected
 
-    async def admit(self, events: list[Any]) -> list[Any]:
-        """The events (Faust events: ``event.message.tp`` and ``.offset``) the pipeline may process now."""
+    async def admit(self, records: Sequence[Any]) -> list[Any]:
+        """The records (with ``topic``, ``partition`` and ``offset``) the pipeline may process now."""
         admitted: list[Any] = []
-        for event in events:
-            tp, offset = event.message.tp, event.message.offset
+        for event in records:
+            tp, offset = (event.topic, event.partition), event.offset
             waiting = self._waiting.get(tp)
             if waiting is not None:
                 expected, first_after = waiting

@@ -8,18 +8,28 @@ Every use of Faust's private API is in :mod:`streamer.faust_boundary`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import faust
+from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from streamer.delivery import BatchDelivery
 from streamer.enrichment import STALE_CLOCKS, parse_window_specs
 from streamer.errors import ConfigError
-from streamer.faust_boundary import StreamerApp, TableState, committed_offset, seek
+from streamer.faust_boundary import (
+    StreamerApp,
+    TableState,
+    assigned_partitions,
+    committed_offset,
+    recovery_state,
+    seek,
+)
+from streamer.health import Health
 from streamer.kafka_security import aiokafka_options, faust_options
 from streamer.metrics import PipelineMetrics
 from streamer.offset_guard import OffsetGapGuard
@@ -28,6 +38,7 @@ from streamer.sender import MAX_REQUEST_BYTES, BatchSender
 from streamer.settings import Settings
 from streamer.state.store import Change, StateStore
 from streamer.topics import Kind
+from streamer.web.probes import add_probe_routes, probe_app
 
 __all__ = ["ChangelogWriter", "create_app"]
 
@@ -40,17 +51,16 @@ def _broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
 
 
-def _in_message(event: Any) -> InMessage:
-    message = event.message
-    timestamp = message.timestamp
+def _in_message(record: Any) -> InMessage:
+    """An aiokafka ``ConsumerRecord`` as the processor takes it."""
     return InMessage(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key,
-        value=message.value,
-        headers=list(message.headers or ()),
-        timestamp_ms=round(timestamp * 1000) if timestamp is not None else None,
+        record.topic,
+        record.partition,
+        record.offset,
+        record.key,
+        record.value,
+        record.headers or (),
+        record.timestamp,
     )
 
 
@@ -106,10 +116,13 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         producer_linger_ms=settings.producer_linger_ms,
         producer_max_request_size=MAX_REQUEST_BYTES,
         consumer_max_fetch_size=MAX_REQUEST_BYTES,
+        broker_max_poll_records=settings.batch_size,
         web_enabled=False,
         **faust_options(settings.kafka_security),
     )
-    metrics = PipelineMetrics.create(registry if registry is not None else CollectorRegistry())
+    registry = registry if registry is not None else CollectorRegistry()
+    metrics = PipelineMetrics.create(registry)
+    health = Health(stall_after_s=settings.stall_timeout_ms / 1000)
     raw_topic = app.topic(
         *[topics.raw(kind) for kind in Kind],
         key_serializer="raw",
@@ -154,7 +167,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     )
     delivery = BatchDelivery(processor, sender, ChangelogWriter(sender, table_state))
 
-    async def seek_to(tp: Any, offset: int) -> None:
+    async def seek_to(tp: tuple[str, int], offset: int) -> None:
         await seek(app, tp, offset)
 
     gap_guard = OffsetGapGuard(seek_to, lambda tp: committed_offset(app, tp))
@@ -163,32 +176,47 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     async def reseek_stuck_partitions() -> None:
         await gap_guard.reseek_stuck()
 
-    def mark_processed(events: Sequence[Any]) -> None:
-        next_offsets: dict[Any, int] = {}
-        for event in events:
-            tp, offset = event.message.tp, event.message.offset
-            next_offsets[tp] = max(offset + 1, next_offsets.get(tp, 0))
-        for tp, offset in next_offsets.items():
-            app.mark_processed(tp, offset)
+    def mark_processed(messages: Sequence[InMessage]) -> None:
+        next_offsets: dict[tuple[str, int], int] = {}
+        for msg in messages:
+            tp = (msg.topic, msg.partition)
+            if msg.offset >= next_offsets.get(tp, 0):
+                next_offsets[tp] = msg.offset + 1
+        for (topic, partition), offset in next_offsets.items():
+            app.mark_processed(topic, partition, offset)
+
+    newest_processed_ms: dict[tuple[str, int], int] = {}
+
+    async def deliver(records: list[Any]) -> None:
+        assigned = app.consumer.assignment()
+        messages = await gap_guard.admit(
+            [_in_message(r) for r in records if (r.topic, r.partition) in assigned]  # none of a revoked one
+        )
+        if not messages:
+            return
+        started = time.perf_counter()
+        result = await delivery.deliver(messages)
+        mark_processed(messages)  # only now may these offsets be committed
+        metrics.batch_seconds.observe(time.perf_counter() - started)
+        metrics.observe_batch(messages, result, time.time())
+        for msg in messages:
+            if msg.timestamp_ms is not None:
+                newest_processed_ms[(msg.topic, msg.partition)] = msg.timestamp_ms
+        health.progressed({(msg.topic, msg.partition) for msg in messages})
+
+    raw_batches = app.batch_raw_topics()
 
     @app.agent(raw_topic, name="streamer.process")
     async def process(stream: Any) -> None:
+        """Owns the raw topics; their records arrive a fetch at a time through ``raw_batches``, not through
+        ``stream`` (see :mod:`streamer.faust_boundary`)."""
         try:
-            async for batch in stream.take_events(settings.batch_size, settings.batch_within_ms / 1000):
-                events = await gap_guard.admit(list(batch))
-                if not events:
-                    continue
-                started = time.perf_counter()
-                result = await delivery.deliver([_in_message(event) for event in events])
-                mark_processed(events)  # only now may these offsets be committed
-                done_s = time.time()
-                metrics.batch_seconds.observe(time.perf_counter() - started)
-                metrics.observe_outcomes([(out.source_topic, out.outcome) for out in result.primary])
-                metrics.observe_derived(result.derived)
-                metrics.open_windows.set(processor.open_window_count())
-                for event in events:
-                    if event.message.timestamp:
-                        metrics.end_to_end_seconds.observe(max(0.0, done_s - event.message.timestamp))
+            while True:
+                records = await raw_batches.get()
+                try:
+                    await deliver(records)
+                finally:
+                    raw_batches.done()
         finally:
             await sender.stop()
 
@@ -197,7 +225,76 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         """Absence of events is only seen by a clock: tick the stale-feed detectors."""
         outputs = await delivery.tick()
         if outputs:
-            metrics.observe_derived(outputs)
+            metrics.observe_outputs(outputs, time.time())
+
+    retries_seen = 0
+    raw_topics = frozenset(topics.raw(kind) for kind in Kind)
+
+    @app.timer(interval=1.0)
+    async def observe_partitions() -> None:
+        """Lag, stalls, sends, recovery: what /metrics, /healthz and /readyz report."""
+        nonlocal retries_seen
+        lag: dict[tuple[str, int], int] = {}
+        lag_s: dict[tuple[str, int], float] = {}
+        queued = raw_batches.oldest_timestamps()
+        now_ms = time.time() * 1000
+        for tp in assigned_partitions(app, raw_topics):
+            highwater = app.highwaters.get(tp)
+            position = app.processed_offset(tp)
+            if position is None:
+                position = committed_offset(app, tp)
+            lag[tp] = 0 if highwater is None or position is None else max(0, highwater - position)
+            oldest = queued.get(tp) if lag[tp] else None
+            if oldest is None and lag[tp]:
+                oldest = newest_processed_ms.get(tp)  # the next record is at most this old
+            lag_s[tp] = 0.0 if oldest is None else max(0.0, (now_ms - oldest) / 1000)
+        health.lag(lag)
+        health.sends(sender.failing_since)
+        done, remaining = recovery_state(app)
+        health.recovered(done)
+        metrics.set_partitions(lag, lag_s, health.stalled())
+        metrics.recovery_remaining.set(remaining)
+        metrics.send_retries.inc(sender.retries - retries_seen)
+        retries_seen = sender.retries
+
+    @app.timer(interval=10.0)
+    async def observe_state() -> None:
+        metrics.open_windows.set(processor.open_window_count())
+        metrics.state_keys.set(table_state.estimate_keys())
+
+    @app.task
+    async def serve_http() -> None:
+        """/metrics, /healthz and /readyz (and the dashboard with --dashboard) on the worker's web port."""
+        if settings.serve_dashboard:
+            from streamer.web.dashboard import Dashboard, DashboardOptions
+
+            options = DashboardOptions(
+                host=settings.web_host,
+                port=settings.web_port,
+                client_options=aiokafka_options(settings.kafka_security),
+                extra_routes=lambda web_app: add_probe_routes(
+                    web_app, registry, health.liveness, health.readiness
+                ),
+            )
+            async with Dashboard(settings.bootstrap, topics, options) as dashboard:
+                log.info("serving /metrics, /healthz, /readyz and the dashboard at %s", dashboard.url)
+                await asyncio.Event().wait()
+        runner = web.AppRunner(probe_app(registry, health.liveness, health.readiness), access_log=None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, settings.web_host, settings.web_port)
+            try:
+                await site.start()
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot serve on {settings.web_host}:{settings.web_port} ({exc.strerror}); "
+                    "give each worker on a host its own --web-port"
+                ) from None
+            host, port = runner.addresses[0][:2]
+            log.info("serving /metrics, /healthz and /readyz on http://%s:%d/", host, port)
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
 
     async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         processor.forget_keys()
@@ -206,10 +303,13 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         processor.forget_keys()
         table_state.reset()
         gap_guard.reset()
+        metrics.rebalances.inc()
+        health.assigned(assigned_partitions(app, raw_topics))
 
     app.on_partitions_revoked.connect(on_revoked)
     app.on_partitions_assigned.connect(on_assigned)
 
     app.streamer_metrics = metrics  # type: ignore[attr-defined]
+    app.streamer_health = health  # type: ignore[attr-defined]
     app.streamer_processor = processor  # type: ignore[attr-defined]
     return app

@@ -68,6 +68,7 @@ class OutMessage:
     outcome: str = "enriched"  # "enriched", a reject reason (DLQ), or "bar", "late", "anomaly"
     source_topic: str = ""  # the raw topic of a primary output
     partition: int | None = None  # an explicit partition (changelog records); None: by key
+    cause_ms: int | None = None  # Kafka timestamp of the input that caused it (end-to-end latency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +102,12 @@ class Processor:
     horizon_ms: int = DEFAULT_HORIZON_MS
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     _partitions: dict[tuple[Kind, int], PartitionState] = field(default_factory=dict)
+    _raw_kinds: dict[str, Kind] = field(default_factory=dict)
     _touched: set[tuple[Kind, int]] = field(default_factory=set)
     _reset_pending: bool = False
+
+    def __post_init__(self) -> None:
+        self._raw_kinds = {self.topics.raw(kind): kind for kind in Kind}
 
     def process(self, batch: Sequence[InMessage]) -> BatchResult:
         if self._reset_pending:
@@ -111,9 +116,15 @@ class Processor:
         primary: list[OutMessage] = []
         derived: list[OutMessage] = []
         touched: set[tuple[Kind, int]] = set()
+        newest_input_ms: dict[tuple[Kind, int], int | None] = {}
         skipped = 0
+        raw_kinds = (
+            self._raw_kinds
+            or self._raw_kinds.update({self.topics.raw(k): k for k in Kind})
+            or self._raw_kinds
+        )
         for msg in batch:
-            kind = self.topics.kind_of_raw(msg.topic)
+            kind = raw_kinds.get(msg.topic)
             part = None if kind is None else self._partition(kind, msg.partition)
             if part is not None and part.next_offset is not None and msg.offset < part.next_offset:
                 # Consumed again (a crash or rebalance before the commit) after its outputs were acknowledged
@@ -133,12 +144,14 @@ class Processor:
             if part is not None:
                 part.next_offset = msg.offset + 1
                 touched.add((part.kind, part.partition))
+                newest_input_ms[(part.kind, part.partition)] = msg.timestamp_ms
             self.counts[(msg.topic, result.outcome)] += 1
             primary.append(result)
         for kind, partition in sorted(touched):
             part = self._partitions[(kind, partition)]
+            cause_ms = newest_input_ms.get((kind, partition))
             for bar in part.close_ready():
-                derived.append(self._bar(kind, partition, bar))
+                derived.append(self._bar(kind, partition, bar, cause_ms))
             if self.stale_clock == "event":
                 derived.extend(self._tick_partition(part, now_ms))
             part.write_meta()
@@ -264,7 +277,14 @@ class Processor:
 
     def _late(self, msg: InMessage, accepted: Accepted, late: dict[str, Any]) -> OutMessage:
         return self._derived(
-            self.topics.late, accepted.key, late, accepted.event_time_ms, msg.partition, "late", msg.headers
+            self.topics.late,
+            accepted.key,
+            late,
+            accepted.event_time_ms,
+            msg.partition,
+            "late",
+            msg.headers,
+            cause_ms=msg.timestamp_ms,
         )
 
     def _partition(self, kind: Kind, partition: int) -> PartitionState:
@@ -350,11 +370,13 @@ class Processor:
             timestamp_ms=accepted.event_time_ms,
             source_partition=msg.partition,
             source_topic=msg.topic,
+            cause_ms=msg.timestamp_ms,
         )
 
-    def _bar(self, kind: Kind, partition: int, bar: ClosedBar) -> OutMessage:
+    def _bar(self, kind: Kind, partition: int, bar: ClosedBar, cause_ms: int | None) -> OutMessage:
+        record = bar.record(kind)
         return self._derived(
-            self.topics.bars(kind), bar.key, bar.record(kind), bar.bar.end_ms, partition, "bar"
+            self.topics.bars(kind), bar.key, record, bar.bar.end_ms, partition, "bar", (), cause_ms
         )
 
     def _derived(
@@ -366,6 +388,7 @@ class Processor:
         partition: int,
         outcome: str,
         headers: Headers = (),
+        cause_ms: int | None = None,
     ) -> OutMessage:
         return OutMessage(
             topic=topic,
@@ -375,6 +398,7 @@ class Processor:
             timestamp_ms=timestamp_ms,
             source_partition=partition,
             outcome=outcome,
+            cause_ms=cause_ms,
         )
 
     def _dead_letter(
@@ -391,4 +415,5 @@ class Processor:
             source_partition=msg.partition,
             outcome=str(reason),
             source_topic=msg.topic,
+            cause_ms=msg.timestamp_ms,
         )

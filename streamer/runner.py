@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
 import faust
@@ -12,7 +13,7 @@ from streamer.kafka_security import check_connection
 from streamer.pipeline import create_app
 from streamer.settings import Settings
 
-__all__ = ["run_worker"]
+__all__ = ["run_worker", "tune_gc"]
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +22,27 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _check_credentials(settings)
     app = create_app(settings)
+    tune_gc()
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
         return int(exc.code or 0)
     return 0
+
+
+def tune_gc() -> None:
+    """Collect less often, and never look at what start-up built again.
+
+    A worker keeps hundreds of thousands of long-lived objects (cached series, panes, Faust's services) and
+    allocates several short-lived ones per event; with the default thresholds the collector's passes over
+    the long-lived ones cost 12-15% of the CPU (``scripts/bench_state.py`` reports ``gc_share``). Measured
+    through the broker on 100k events over 2,050 series: 155 us of CPU per event by default, 133 with
+    these settings.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 100)
 
 
 def _check_credentials(settings: Settings) -> None:

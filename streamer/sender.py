@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
 __all__ = ["BatchSender", "Outgoing"]
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
 _BATCH_BYTES = 512 * 1024  # under the 1 MiB message.max.bytes a topic gets by default
 _RETRY_PAUSE_S = 1.0
+_KEY_CACHE = 500_000  # (topic, key) -> partition entries
 
 
 class Outgoing(Protocol):
@@ -67,7 +70,9 @@ class BatchSender:
         self._producer: AIOKafkaProducer | None = None
         self._partitions: dict[str, list[int]] = {}
         self._partitioner = DefaultPartitioner()
+        self._by_key: dict[tuple[str, bytes], int] = {}  # murmur2 in pure Python is worth caching
         self.retries = 0  # batches sent again after a failure
+        self.failing_since: float | None = None  # monotonic start of the current run of failures
 
     async def start(self) -> None:
         await self._started()
@@ -103,7 +108,14 @@ class BatchSender:
                 if out.key is None:
                     partition = partitions[out.source_partition % len(partitions)]
                 else:
-                    partition = self._partitioner(out.key, partitions, partitions)
+                    cached = self._by_key.get((out.topic, out.key))
+                    if cached is None:
+                        if len(self._by_key) >= _KEY_CACHE:
+                            self._by_key.clear()
+                        cached = self._by_key[(out.topic, out.key)] = self._partitioner(
+                            out.key, partitions, partitions
+                        )
+                    partition = cached
             batch = open_batches.get((out.topic, partition))
             for _ in range(2):
                 if batch is None:
@@ -129,12 +141,16 @@ class BatchSender:
         pending = list(records)
         last: dict[tuple[str, int], int] = {}
         while pending:
-            producer = await self._started()
-            batches = await self._build(producer, pending)
-            futures = [
-                await producer.send_batch(batch.builder, batch.topic, partition=batch.partition)
-                for batch in batches
-            ]
+            try:
+                producer = await self._started()
+                batches = await self._build(producer, pending)
+                futures = [
+                    await producer.send_batch(batch.builder, batch.topic, partition=batch.partition)
+                    for batch in batches
+                ]
+            except KafkaError as exc:  # the broker is away: nothing was sent, try again
+                await self._failed(f"the producer cannot send ({exc!r})")
+                continue
             results = await asyncio.gather(*futures, return_exceptions=True)
             failed = []
             for batch, res in zip(batches, results, strict=True):
@@ -149,12 +165,17 @@ class BatchSender:
             if failed:
                 first = next(res for res in results if isinstance(res, BaseException))
                 self.retries += len(failed)
-                log.warning(
-                    "%d of %d batches failed (%r); sending them again", len(failed), len(batches), first
-                )
-                self._partitions.clear()
-                await asyncio.sleep(_RETRY_PAUSE_S)
+                await self._failed(f"{len(failed)} of {len(batches)} batches failed ({first!r})")
+        self.failing_since = None
         return last
+
+    async def _failed(self, what: str) -> None:
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
+        log.warning("%s; sending again in %.0f s", what, _RETRY_PAUSE_S)
+        self._partitions.clear()
+        self._by_key.clear()
+        await asyncio.sleep(_RETRY_PAUSE_S)
 
     async def stop(self) -> None:
         if self._producer is not None:

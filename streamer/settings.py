@@ -36,6 +36,8 @@ class Settings:
     replication_factor: int = 1
     web_port: int = 6066
     web_host: str = "127.0.0.1"
+    serve_dashboard: bool = False  # the worker also serves the dashboard page on its web port
+    stall_timeout_ms: int = 60_000  # /healthz fails after this long with records waiting and no progress
     batch_size: int = 500
     batch_within_ms: int = 50
     producer_linger_ms: int = 10
@@ -115,6 +117,7 @@ _INT_RANGES: dict[str, tuple[int, int | None]] = {
     "partitions": (1, None),
     "replication_factor": (1, None),
     "web_port": (0, 65535),
+    "stall_timeout_ms": (1_000, None),
     "batch_size": (1, None),
     "batch_within_ms": (0, None),
     "producer_linger_ms": (0, None),

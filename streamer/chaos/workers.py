@@ -11,6 +11,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from streamer.broker.local import free_port
+
 __all__ = ["WorkerProcess"]
 
 
@@ -35,6 +37,7 @@ class WorkerProcess:
         self.log_path = data_dir.parent / f"{data_dir.name}.log"
         self._proc: subprocess.Popen[bytes] | None = None
         self.started_at_s: float | None = None
+        self.web_port = free_port()  # /metrics, /healthz, /readyz of this replica
 
     def start(self) -> None:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -51,6 +54,8 @@ class WorkerProcess:
             self.app_id,
             "--data-dir",
             str(self.data_dir),
+            "--web-port",
+            str(self.web_port),
             *self.args,
         ]
         with self.log_path.open("ab") as log:

@@ -109,6 +109,18 @@ __all__ = ["worker"]
     help="Window panes kept in memory in front of RocksDB [default 200000].",
 )
 @option("--web-host", help="Address of the worker's HTTP port [default 127.0.0.1; 0.0.0.0 in a pod].")
+@option(
+    "--dashboard/--no-dashboard",
+    "serve_dashboard",
+    default=None,
+    help="Also serve the live market page on the web port (it reads the output topics) [default off].",
+)
+@option(
+    "--stall-timeout-ms",
+    type=click.IntRange(1_000),
+    help="/healthz fails when a partition has had records waiting but no progress this long, or sends have "
+    "failed this long [default 60000].",
+)
 @option("--web-port", type=click.IntRange(0, 65535), help="The worker's HTTP port [default 6066].")
 @option(
     "--loglevel",

@@ -33,6 +33,7 @@ class DashboardOptions:
     limits: ViewLimits = field(default_factory=ViewLimits)
     flush_ms: int = 250
     client_options: dict[str, Any] = field(default_factory=dict, repr=False)  # Kafka security; a secret
+    extra_routes: Callable[[web.Application], None] | None = None  # e.g. a worker's probes
 
 
 class Dashboard:
@@ -66,7 +67,10 @@ class Dashboard:
     async def start(self) -> str:
         await self.reader.start()
         try:
-            runner = web.AppRunner(create_web_app(self.view, self.hub, self.status), access_log=None)
+            web_app = create_web_app(self.view, self.hub, self.status)
+            if self.options.extra_routes is not None:
+                self.options.extra_routes(web_app)
+            runner = web.AppRunner(web_app, access_log=None)
             await runner.setup()
             self._runner = runner
             site = web.TCPSite(runner, self.options.host, self.options.port)

@@ -160,10 +160,32 @@ _weight = attrgetter("weight_ms")
 _overhang = attrgetter("overhang")
 
 
+_open = attrgetter("open")
+
+
 def combine(window: str, start_ms: int, end_ms: int, panes: Sequence[Pane]) -> Bar:
     """The bar of ``[start_ms, end_ms)`` from its non-empty panes, in start order."""
     first, last = panes[0], panes[-1]
     count = sum(map(_count, panes))
+    if count == len(panes) and not any(map(_overhang, panes)):
+        # One value per pane (an interval per pane, the usual case) and none clipped: the values themselves.
+        values = list(map(_open, panes))
+        mean = math.fsum(values) / count
+        weight_ms = sum(map(_weight, panes))
+        twap = math.fsum(chain.from_iterable(map(_wsums, panes))) / weight_ms if weight_ms else mean
+        return Bar(
+            window,
+            start_ms,
+            end_ms,
+            first.offset_min,
+            count,
+            values[0],
+            max(values),
+            min(values),
+            values[-1],
+            mean,
+            twap,
+        )
     mean = math.fsum(chain.from_iterable(map(_sums, panes))) / count
     weighted = list(chain.from_iterable(map(_wsums, panes)))
     weight_ms = sum(map(_weight, panes))
@@ -206,6 +228,9 @@ class WindowStats:
 def window_stats(window: str, start_ms: int, end_ms: int, panes: Sequence[Pane]) -> WindowStats:
     """Count, mean, min and max so far of an open window (a plain float sum: this is context, not a bar)."""
     count = sum(map(_count, panes))
+    if count == len(panes):  # one value per pane
+        values = list(map(_open, panes))
+        return WindowStats(window, start_ms, end_ms, count, sum(values) / count, min(values), max(values))
     total = sum(chain.from_iterable(map(_sums, panes)))
     return WindowStats(
         window, start_ms, end_ms, count, total / count, min(map(_low, panes)), max(map(_high, panes))

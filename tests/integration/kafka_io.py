@@ -15,6 +15,8 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from streamer.broker.local import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -122,6 +124,8 @@ def start_worker(bootstrap: str, prefix: str, data_dir: Path, *extra: str) -> su
             f"{prefix}app",
             "--data-dir",
             str(data_dir),
+            "--web-port",
+            str(free_port()),
             *extra,
         ],
         cwd=REPO,
