@@ -34,7 +34,7 @@ from streamer.dlq import (
     H_TOPIC,
 )
 from streamer.reasons import Reason
-from streamer.schemas import OPTIONAL_FIELDS, REQUIRED_FIELDS, json_schema
+from streamer.schemas import OPTIONAL_FIELDS, REQUIRED_FIELDS, examples, json_schema
 from streamer.schemas.version import SCHEMA_MAJOR, SCHEMA_VERSION_HEADER
 from streamer.topics import Kind
 
@@ -124,8 +124,8 @@ def _window_stats() -> dict[str, Any]:
     return {
         "type": "array",
         "description": "the open windows of the series this event counts in, in the worker's --windows "
-        "order, with their running statistics including this event; empty for gas (no windows) and for "
-        "records that add nothing to a window (late contributions, revisions)",
+        "order, with their running statistics including this event; empty for records that add nothing "
+        "to a window (late contributions, revisions) and for anomalies of the stale-feed timer",
         "items": _object(
             "one open window",
             {
@@ -139,6 +139,9 @@ def _window_stats() -> dict[str, Any]:
             },
         ),
     }
+
+
+_WINDOWED = (Kind.PRICES, Kind.LOAD)  # the kinds with windows and bars
 
 
 def _kind() -> dict[str, Any]:
@@ -170,95 +173,19 @@ def _validated(kind: Kind) -> tuple[dict[str, Any], list[str]]:
     return ordered, required
 
 
-_ENRICHED_EXAMPLES: dict[Kind, dict[str, Any]] = {
-    Kind.PRICES: {
-        "market": "AEMO",
-        "node": "SA1",
-        "interval_start": "2009-01-05T15:30:00+10:00",
-        "interval_minutes": 30,
-        "lmp": 84.06,
-        "currency": "AUD",
-        "version": 1,
-        "source": "aemo-dispatch",
-        "key": "AEMO:SA1",
-        "interval_start_ms": 1231133400000,
-        "interval_end_ms": 1231135200000,
-        "late": False,
-        "origin": {"topic": "raw.prices", "partition": 0, "offset": 446},
-        "windows": [
-            {
-                "window": "5m",
-                "window_start_ms": 1231133400000,
-                "window_end_ms": 1231133700000,
-                "count": 1,
-                "mean": 84.06,
-                "min": 84.06,
-                "max": 84.06,
-            },
-            {
-                "window": "1h",
-                "window_start_ms": 1231131600000,
-                "window_end_ms": 1231135200000,
-                "count": 2,
-                "mean": 71.25,
-                "min": 58.44,
-                "max": 84.06,
-            },
-        ],
-        "watermark_ms": 1231133400000,
-        "spike": {"score": 8.760154376128954, "median": 20.16, "mad": 4.919999999999998},
-        "anomaly_score": 8.760154376128954,
-        "anomalies": ["price_spike"],
-    },
-    Kind.LOAD: {
-        "market": "AEMO",
-        "zone": "SA1",
-        "interval_start": "2009-01-01T00:00:00+10:00",
-        "interval_minutes": 30,
-        "mw": 1310.89,
-        "version": 1,
-        "source": "aemo-dispatch",
-        "key": "AEMO:SA1",
-        "interval_start_ms": 1230732000000,
-        "interval_end_ms": 1230733800000,
-        "late": False,
-        "origin": {"topic": "raw.load", "partition": 0, "offset": 1},
-        "windows": [
-            {
-                "window": "1h",
-                "window_start_ms": 1230732000000,
-                "window_end_ms": 1230735600000,
-                "count": 1,
-                "mean": 1310.89,
-                "min": 1310.89,
-                "max": 1310.89,
-            }
-        ],
-        "watermark_ms": 1230732000000,
-        "spike": None,
-        "anomaly_score": 0.0,
-        "anomalies": [],
-    },
-    Kind.GAS: {
-        "market": "EIA",
-        "hub": "HENRY",
-        "trade_date": "1997-01-07",
-        "price": 3.82,
-        "unit": "USD/MMBtu",
-        "version": 1,
-        "source": "eia",
-        "key": "EIA:HENRY",
-        "interval_start_ms": 852595200000,
-        "interval_end_ms": 852681600000,
-        "late": False,
-        "origin": {"topic": "raw.gas", "partition": 0, "offset": 2976},
-        "windows": [],
-        "watermark_ms": 852595200000,
-        "spike": None,
-        "anomaly_score": 0.0,
-        "anomalies": [],
-    },
-}
+def _spike(kind: Kind) -> dict[str, Any]:
+    if kind is Kind.LOAD:
+        return {"type": "null", "description": "always null: no spike detector follows load"}
+    return _object(
+        "the robust spike score behind the price_spike flag (|value - median| / scaled MAD over the "
+        "series' recent history); null until the detector has enough history",
+        {
+            "score": _number("robust z-like score"),
+            "median": _number("rolling median"),
+            "mad": _number("rolling median absolute deviation"),
+        },
+        nullable=True,
+    )
 
 
 def _enriched(kind: Kind) -> dict[str, Any]:
@@ -270,20 +197,13 @@ def _enriched(kind: Kind) -> dict[str, Any]:
             "went to the late topic), or for a revision of an interval some window of which closed",
         },
         "origin": _origin(),
-        "windows": _window_stats(),
+        "windows": _window_stats()
+        if kind in _WINDOWED
+        else {"type": "array", "maxItems": 0, "description": "always empty: gas has no windows"},
         "watermark_ms": _ms(
             "the partition's watermark (largest event time seen) after this event; null before any", True
         ),
-        "spike": _object(
-            "the robust spike score behind the price_spike flag (|value - median| / scaled MAD over the "
-            "series' recent history); null until the detector has enough history, and for load and gas",
-            {
-                "score": _number("robust z-like score"),
-                "median": _number("rolling median"),
-                "mad": _number("rolling median absolute deviation"),
-            },
-            nullable=True,
-        ),
+        "spike": _spike(kind),
         "anomaly_score": _number("the highest score of the anomalies this event raised; 0.0 if none"),
         "anomalies": {
             "type": "array",
@@ -302,7 +222,7 @@ def _enriched(kind: Kind) -> dict[str, Any]:
         "the raw message's, then streamer.schema_version. Fields of the raw message that the contract "
         "does not name are kept.",
         _object("", properties, [*required, *enrichment], open_=True),
-        [_ENRICHED_EXAMPLES[kind]],
+        [examples.ENRICHED[kind]],
     )
 
 
@@ -330,18 +250,7 @@ def _bars(kind: Kind) -> dict[str, Any]:
                 "count": _count("intervals counted", 1),
             }
         )
-        example = {
-            "key": "AEMO:SA1",
-            "market": "AEMO",
-            "zone": "SA1",
-            "window": "1h",
-            "window_start": "2009-01-01T00:00:00+10:00",
-            "window_end": "2009-01-01T01:00:00+10:00",
-            "mean": 1281.26,
-            "min": 1251.63,
-            "max": 1310.89,
-            "count": 2,
-        }
+        example = examples.LOAD_BAR
         title = "streamer load bar"
     else:
         properties = (
@@ -360,23 +269,7 @@ def _bars(kind: Kind) -> dict[str, Any]:
                 "twap": _number("time-weighted average price over the covered intervals"),
             }
         )
-        example = {
-            "key": "AEMO:SA1",
-            "market": "AEMO",
-            "node": "SA1",
-            "window": "1h",
-            "window_start": "2009-01-29T13:00:00+10:00",
-            "window_end": "2009-01-29T14:00:00+10:00",
-            "open": 9999.9,
-            "high": 9999.92,
-            "low": 300.0,
-            "close": 300.0,
-            "mean": 5149.96,
-            "min": 300.0,
-            "max": 9999.92,
-            "count": 2,
-            "twap": 5149.96,
-        }
+        example = examples.PRICE_BAR
         title = "streamer price bar"
     return _top(
         f"bars.{kind.value}",
@@ -413,28 +306,7 @@ def _anomalies() -> dict[str, Any]:
         "kind": _kind(),
         "windows": _window_stats(),
     }
-    example = {
-        "key": "AEMO:SA1",
-        "type": "price_spike",
-        "severity": "warning",
-        "score": 8.760154376128954,
-        "event_time": "2009-01-05T15:30:00+10:00",
-        "detected_at": "2026-11-30T23:06:40+10:00",
-        "origin": {"topic": "raw.prices", "partition": 0, "offset": 446},
-        "context": {"median": 20.16, "mad": 4.919999999999998, "scale": 7.294391999999997, "value": 84.06},
-        "kind": "prices",
-        "windows": [
-            {
-                "window": "1h",
-                "window_start_ms": 1231131600000,
-                "window_end_ms": 1231135200000,
-                "count": 2,
-                "mean": 71.25,
-                "min": 58.44,
-                "max": 84.06,
-            }
-        ],
-    }
+    example = examples.ANOMALY
     return _top(
         "anomalies",
         "streamer anomaly",
@@ -491,38 +363,7 @@ def _late() -> dict[str, Any]:
             "oneOf": records,
         },
     }
-    example = {
-        "key": "AEMO:SA1",
-        "kind": "prices",
-        "reason": "window_closed",
-        "event_time_ms": 1230732000000,
-        "version": 1,
-        "watermark_ms": 1230800400000,
-        "grace_ms": 600000,
-        "windows": [
-            {
-                "window": "1h",
-                "window_start_ms": 1230732000000,
-                "window_end_ms": 1230735600000,
-                "watermark_ms": 1230800400000,
-                "reason": "window_closed",
-            }
-        ],
-        "origin": {"topic": "raw.prices", "partition": 0, "offset": 1490},
-        "record": {
-            "market": "AEMO",
-            "node": "SA1",
-            "interval_start": "2009-01-01T00:00:00+10:00",
-            "interval_minutes": 30,
-            "lmp": 21.87,
-            "currency": "AUD",
-            "version": 1,
-            "source": "aemo-dispatch",
-            "key": "AEMO:SA1",
-            "interval_start_ms": 1230732000000,
-            "interval_end_ms": 1230733800000,
-        },
-    }
+    example = examples.LATE
     return _top(
         "late",
         "streamer late contribution",
@@ -598,39 +439,7 @@ def _audit() -> dict[str, Any]:
             "was committed)"
         ),
     }
-    example = {
-        "action": "replay",
-        "replay_id": "4f0c2a9e6b1d4c3a",
-        "user": "ops",
-        "host": "worker-0",
-        "started": "2026-11-30T14:02:11.402+00:00",
-        "finished": "2026-11-30T14:02:13.977+00:00",
-        "dlq_topic": "dlq",
-        "group_id": "streamer-dlq-replay.5d41402abc4b2a76",
-        "filters": {"reason": ["out_of_band"], "topic": [], "since": "2h", "until": None, "offset": None},
-        "target": "origin topic",
-        "options": {
-            "max_replays": 3,
-            "transform": None,
-            "rate_per_s": None,
-            "max": None,
-            "limit": None,
-            "dry_run": False,
-        },
-        "counts": {
-            "examined": 40,
-            "replayed": 30,
-            "filtered_out": 10,
-            "loop_guard": 0,
-            "no_origin": 0,
-            "transform_skip": 0,
-            "replayed_by_reason": {"out_of_band": 30},
-            "loop_guard_records": [],
-            "transform_skip_records": [],
-            "no_origin_records": [],
-        },
-        "status": "completed",
-    }
+    example = examples.AUDIT
     return _top(
         "dlq.audit",
         "streamer DLQ replay audit record",
@@ -665,18 +474,7 @@ def _dlq_headers() -> dict[str, Any]:
         H_REPLAY_ID: _string("the replay run that last re-published the message; absent if never replayed"),
     }
     required = [name for name in properties if name != H_REPLAY_ID]
-    example = {
-        "trace-id": "t-17",
-        H_EXCEPTION: "streamer.validation.Rejected",
-        H_MESSAGE: "lmp 20000.0 outside AEMO band [-1000.0, 15000.0]",
-        H_TOPIC: "raw.prices",
-        H_PARTITION: "2",
-        H_OFFSET: "41871",
-        H_REASON: "out_of_band",
-        H_DETAIL: "lmp 20000.0 outside AEMO band [-1000.0, 15000.0]",
-        H_REPLAY_COUNT: "0",
-        SCHEMA_VERSION_HEADER: str(SCHEMA_MAJOR),
-    }
+    example = examples.DLQ_HEADERS
     return _top(
         DLQ_HEADERS,
         "streamer dead-letter record headers",
