@@ -14,7 +14,18 @@ from streamer.broker.local import free_port
 from streamer.cli import cli, main
 
 REPO = Path(__file__).resolve().parents[3]
-CONTRACT_VERBS = {"demo", "dashboard", "worker", "kafka", "topics", "feed", "simulate", "dlq", "bench"}
+CONTRACT_VERBS = {
+    "demo",
+    "dashboard",
+    "worker",
+    "kafka",
+    "topics",
+    "feed",
+    "simulate",
+    "dlq",
+    "bench",
+    "schemas",
+}
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
