@@ -38,9 +38,11 @@ from streamer.schemas import OPTIONAL_FIELDS, REQUIRED_FIELDS, examples, json_sc
 from streamer.schemas.version import SCHEMA_MAJOR, SCHEMA_VERSION_HEADER
 from streamer.topics import Kind
 
-__all__ = ["DLQ_HEADERS", "OUTPUT_SCHEMAS", "output_schema"]
+__all__ = ["DLQ_HEADERS", "EPOCH_MS", "OUTPUT_SCHEMAS", "output_schema"]
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
+EPOCH_MS = "unix-time-ms"
+"""The ``format`` of integer fields that are points in time in epoch milliseconds (an annotation)."""
 DLQ_HEADERS = "dlq.headers"
 """The name of the schema of the dead-letter record's headers (its value is the original bytes)."""
 
@@ -59,7 +61,13 @@ def _iso(what: str) -> dict[str, Any]:
 
 
 def _ms(what: str, nullable: bool = False) -> dict[str, Any]:
-    return {"type": ["integer", "null"] if nullable else "integer", "description": what}
+    """A point in time as epoch milliseconds (UTC); the format names it for tools (the history sink
+    stores it as a timestamp)."""
+    return {
+        "type": ["integer", "null"] if nullable else "integer",
+        "format": EPOCH_MS,
+        "description": what + " (epoch ms, UTC)",
+    }
 
 
 def _number(what: str) -> dict[str, Any]:

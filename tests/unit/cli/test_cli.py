@@ -25,6 +25,7 @@ CONTRACT_VERBS = {
     "dlq",
     "bench",
     "schemas",
+    "sink",
 }
 
 
@@ -78,6 +79,9 @@ def test_every_verb_has_help(path: tuple[str, ...], capsys: pytest.CaptureFixtur
         ("dashboard", "--lookback", "soon"),
         ("dashboard", "--bar-windows", "5x"),
         ("dashboard", "--web-port", "70000"),
+        ("sink", "parquet", "--out", "x", "--topics", "enriched.weather"),
+        ("sink", "parquet", "--topics", "bars.prices"),
+        ("sink", "parquet", "--out", "nosuch://bucket/x"),
     ],
     ids=lambda a: " ".join(a),
 )
