@@ -35,6 +35,17 @@ def _topics(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str
     return names
 
 
+def _out(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from streamer.sink.storage import Storage
+
+    if value is not None:
+        try:
+            Storage.from_uri(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
 @click.group()
 def sink() -> None:
     """Keep the history of the output topics outside Kafka."""
@@ -54,6 +65,7 @@ def sink() -> None:
 @option(
     "--out",
     required=True,
+    callback=_out,
     help="Where the files go: a local folder, or a URL pyarrow supports (s3://bucket/path, gs://..., hdfs://...).",
 )
 @option("--sink-group", default="streamer-sink-parquet", show_default=True, help="The sink's consumer group.")
@@ -110,9 +122,6 @@ def parquet(
     )
     try:
         report = asyncio.run(run_sink(options))
-    except ValueError as exc:
-        fail(str(exc), 2)
-        return
     except OSError as exc:
         fail(f"writing to {out} failed: {exc}")
         return

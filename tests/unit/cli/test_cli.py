@@ -136,3 +136,10 @@ def test_bad_environment_setting_is_a_usage_error(
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_sink_without_a_broker_exits_1_with_one_line(tmp_path: Path) -> None:
+    result = _run("sink", "parquet", "--bootstrap", f"127.0.0.1:{free_port()}", "--out", str(tmp_path / "h"))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach Kafka" in lines[0], result.stderr
