@@ -109,11 +109,12 @@ class _Sink:
                 self.pending.pop(tp, None)
                 self.full.pop(tp, None)
                 if offset is None:
-                    self.next_offset[tp] = 0
                     await consumer.seek_to_beginning(tp)
                 else:
-                    self.next_offset[tp] = offset
                     consumer.seek(tp, offset)
+                # From now on records of the partition are taken in: aiokafka may fetch and hand out
+                # records of a new assignment before this listener is done, and those were dropped.
+                self.next_offset[tp] = offset or 0
                 log.info("%s[%d]: the files hold everything before offset %s", topic, number, offset)
 
     async def revoked(self, partitions: set[TopicPartition]) -> None:
@@ -234,11 +235,10 @@ class _Sink:
     async def _reached(self, ends: Mapping[TopicPartition, int]) -> bool:
         consumer = self.consumer
         assert consumer is not None
-        assignment = consumer.assignment()
-        if not assignment >= set(ends):
-            return False
+        if not consumer.assignment() >= set(ends) or not set(self.next_offset) >= set(ends):
+            return False  # not (yet) ours, or the files not yet read back for it
         for tp, end in ends.items():
-            if max(await consumer.position(tp), self.next_offset.get(tp, 0)) < end:
+            if max(await consumer.position(tp), self.next_offset[tp]) < end:
                 return False
         return True
 
