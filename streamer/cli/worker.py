@@ -129,10 +129,18 @@ __all__ = ["worker"]
     show_default=True,
     help="Log level of the worker.",
 )
-def worker(loglevel: str, security: dict[str, Any], **values: Any) -> None:
+@option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per line (time, level, logger, pid, message, and topic/partition/offset on "
+    "per-record warnings), for log collectors.",
+)
+def worker(loglevel: str, log_format: str, security: dict[str, Any], **values: Any) -> None:
     """Consume raw.*, publish enriched.* and dlq until stopped (SIGTERM/SIGINT stop it cleanly)."""
     settings = settings_from(**security, **values)
     from streamer.runner import run_worker
 
     logging.getLogger("streamer").setLevel(loglevel.upper())
-    run_worker(settings, loglevel=loglevel)
+    run_worker(settings, loglevel=loglevel, log_format=log_format)
