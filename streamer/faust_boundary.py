@@ -35,11 +35,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.protocol.group import LeaveGroupRequest
 from faust.stores import rocksdb as faust_rocksdb
@@ -80,6 +80,7 @@ _RELIED_ON: tuple[tuple[Any, str], ...] = (
     (faust_consumer.Consumer, "_wait_next_records"),
     (faust_consumer.Consumer, "wait_empty"),
     (faust_consumer.Consumer, "perform_seek"),
+    (faust_consumer.Consumer, "highwaters"),
     (faust_consumer, "CONSUMER_FETCHING"),
     (faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer"),
     (faust_aiokafka.AIOKafkaConsumerThread, "on_thread_stop"),
@@ -374,11 +375,58 @@ class _ProcessedOffsetsConsumer(faust_aiokafka.Consumer):
                 return
             raise
 
+    async def highwaters(self, *partitions: Any) -> Any:
+        """Faust's changelog recovery waits until it has read the record just before each partition's end
+        offset. A transactional changelog (exactly-once mode) ends in a commit marker that is never
+        delivered, and recovery would wait forever: report the end as just after the last data record."""
+        ends = await super().highwaters(*partitions)
+        app = self.app
+        if not isinstance(app, StreamerApp) or app.transactional_changelogs is None:
+            return ends
+        probe = [tp for tp in partitions if tp.topic in app.transactional_changelogs]
+        if not probe:
+            return ends
+        return {**ends, **(await _ends_after_last_record(app.client_options, probe, ends))}
+
     async def on_partitions_revoked(self, revoked: set[Any]) -> None:
         await super().on_partitions_revoked(revoked)  # commits what was processed, then forgets
         app = self.app
         if isinstance(app, StreamerApp):
             app.forget_processed(revoked)
+
+
+async def _ends_after_last_record(
+    options: dict[str, Any], partitions: list[Any], ends: Mapping[Any, int | None]
+) -> dict[Any, int]:
+    """Per partition, the offset after its last committed data record (read_committed), or its start."""
+    consumer = AIOKafkaConsumer(**options, enable_auto_commit=False, isolation_level="read_committed")
+    await consumer.start()
+    out: dict[Any, int] = {}
+    try:
+        tps = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+        consumer.assign(tps)
+        starts = await consumer.beginning_offsets(tps)
+        for tp, faust_tp in zip(tps, partitions, strict=True):
+            end = ends.get(faust_tp)
+            if end is None:
+                continue
+            window = 64
+            last = -1
+            while last < 0:
+                first = max(starts[tp], end - window)
+                consumer.seek(tp, first)
+                while await consumer.position(tp) < end:
+                    fetched = await consumer.getmany(tp, timeout_ms=1000)
+                    if not fetched:  # nothing more below the last stable offset
+                        break
+                    last = max([last, *(r.offset for r in fetched.get(tp, []))])
+                if first <= starts[tp]:
+                    break
+                window *= 16
+            out[faust_tp] = last + 1 if last >= 0 else starts[tp]
+    finally:
+        await consumer.stop()
+    return out
 
 
 class _Transport(faust_aiokafka.Transport):
@@ -396,6 +444,13 @@ class StreamerApp(faust.App):
         self._processed: dict[Any, int] = {}
         self.raw_batches: RawBatches | None = None
         self.highwaters: dict[Any, int] = {}
+        self.transactional_changelogs: frozenset[str] | None = None
+        self.client_options: dict[str, Any] = {}
+
+    def changelogs_are_transactional(self, topics: Iterable[str], client_options: dict[str, Any]) -> None:
+        """Exactly-once mode writes the changelogs in transactions: let recovery find their true end."""
+        self.transactional_changelogs = frozenset(topics)
+        self.client_options = client_options
 
     def batch_raw_topics(self, maxsize: int = 2) -> RawBatches:
         """Deliver the guarded topics' records to the pipeline in batches (see the module docstring)."""

@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
-__all__ = ["BatchSender", "Outgoing"]
+__all__ = ["BatchSender", "Outgoing", "RecordBatcher", "last_offsets", "producer_options", "send_batches"]
 
 log = logging.getLogger(__name__)
 
@@ -61,35 +61,18 @@ class _Batch:
     records: list[Outgoing]
 
 
-class BatchSender:
-    """Sends output records in whole batches; :meth:`send_all` returns once all are acknowledged."""
+class RecordBatcher:
+    """Builds whole record batches per topic-partition from output records (no I/O but metadata lookups)."""
 
-    def __init__(self, producer_options: dict[str, Any], linger_ms: int) -> None:
-        self._options = producer_options
-        self._linger_ms = linger_ms
-        self._producer: AIOKafkaProducer | None = None
+    def __init__(self) -> None:
         self._partitions: dict[str, list[int]] = {}
         self._partitioner = DefaultPartitioner()
         self._by_key: dict[tuple[str, bytes], int] = {}  # murmur2 in pure Python is worth caching
-        self.retries = 0  # batches sent again after a failure
-        self.failing_since: float | None = None  # monotonic start of the current run of failures
 
-    async def start(self) -> None:
-        await self._started()
-
-    async def _started(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            producer = AIOKafkaProducer(
-                **self._options,
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=self._linger_ms,
-                max_request_size=MAX_REQUEST_BYTES,
-                max_batch_size=_BATCH_BYTES,
-            )
-            await producer.start()
-            self._producer = producer
-        return self._producer
+    def forget(self) -> None:
+        """After a failure: metadata may have changed."""
+        self._partitions.clear()
+        self._by_key.clear()
 
     async def _partitions_of(self, producer: AIOKafkaProducer, topic: str) -> list[int]:
         known = self._partitions.get(topic)
@@ -97,7 +80,7 @@ class BatchSender:
             known = self._partitions[topic] = sorted(await producer.partitions_for(topic))
         return known
 
-    async def _build(self, producer: AIOKafkaProducer, records: Sequence[Outgoing]) -> list[_Batch]:
+    async def build(self, producer: AIOKafkaProducer, records: Sequence[Outgoing]) -> list[_Batch]:
         open_batches: dict[tuple[str, int], _Batch] = {}
         done: list[_Batch] = []
         for out in records:
@@ -134,6 +117,57 @@ class BatchSender:
         done.extend(open_batches.values())
         return done
 
+
+async def send_batches(producer: AIOKafkaProducer, batches: Sequence[_Batch]) -> list[Any]:
+    """Hand every batch over; wait for the broker's answers (a RecordMetadata or the exception, per batch)."""
+    futures = [await producer.send_batch(b.builder, b.topic, partition=b.partition) for b in batches]
+    return list(await asyncio.gather(*futures, return_exceptions=True))
+
+
+def last_offsets(batches: Sequence[_Batch], results: Sequence[Any]) -> dict[tuple[str, int], int]:
+    """The offset of the last record written to each (topic, partition) by the batches that succeeded."""
+    last: dict[tuple[str, int], int] = {}
+    for batch, res in zip(batches, results, strict=True):
+        if not isinstance(res, BaseException):
+            offset = res.offset + len(batch.records) - 1
+            tp = (batch.topic, batch.partition)
+            if offset > last.get(tp, -1):
+                last[tp] = offset
+    return last
+
+
+def producer_options(options: dict[str, Any]) -> dict[str, Any]:
+    """What every producer of the worker shares: idempotent, acks=all, big requests, batches we build."""
+    return {
+        **options,
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 0,  # the batches are built whole before they are handed over
+        "max_request_size": MAX_REQUEST_BYTES,
+        "max_batch_size": _BATCH_BYTES,
+    }
+
+
+class BatchSender:
+    """Sends output records in whole batches; :meth:`send_all` returns once all are acknowledged."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self._options = options
+        self._producer: AIOKafkaProducer | None = None
+        self._batcher = RecordBatcher()
+        self.retries = 0  # batches sent again after a failure
+        self.failing_since: float | None = None  # monotonic start of the current run of failures
+
+    async def start(self) -> None:
+        await self._started()
+
+    async def _started(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = AIOKafkaProducer(**producer_options(self._options))
+            await producer.start()
+            self._producer = producer
+        return self._producer
+
     async def send_all(self, records: Sequence[Outgoing]) -> dict[tuple[str, int], int]:
         """Return once the broker acknowledged every record; resend failed batches until it has.
 
@@ -143,24 +177,15 @@ class BatchSender:
         while pending:
             try:
                 producer = await self._started()
-                batches = await self._build(producer, pending)
-                futures = [
-                    await producer.send_batch(batch.builder, batch.topic, partition=batch.partition)
-                    for batch in batches
-                ]
+                batches = await self._batcher.build(producer, pending)
+                results = await send_batches(producer, batches)
             except KafkaError as exc:  # the broker is away: nothing was sent, try again
                 await self._failed(f"the producer cannot send ({exc!r})")
                 continue
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            failed = []
-            for batch, res in zip(batches, results, strict=True):
-                if isinstance(res, BaseException):
-                    failed.append(batch)
-                    continue
-                offset = res.offset + len(batch.records) - 1
-                tp = (batch.topic, batch.partition)
+            for tp, offset in last_offsets(batches, results).items():
                 if offset > last.get(tp, -1):
                     last[tp] = offset
+            failed = [b for b, res in zip(batches, results, strict=True) if isinstance(res, BaseException)]
             pending = [out for batch in failed for out in batch.records]
             if failed:
                 first = next(res for res in results if isinstance(res, BaseException))
@@ -173,8 +198,7 @@ class BatchSender:
         if self.failing_since is None:
             self.failing_since = time.monotonic()
         log.warning("%s; sending again in %.0f s", what, _RETRY_PAUSE_S)
-        self._partitions.clear()
-        self._by_key.clear()
+        self._batcher.forget()
         await asyncio.sleep(_RETRY_PAUSE_S)
 
     async def stop(self) -> None:

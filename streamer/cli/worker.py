@@ -94,6 +94,13 @@ __all__ = ["worker"]
     help="Group heartbeats; at most a third of the session timeout [default 3000].",
 )
 @option(
+    "--processing-guarantee",
+    type=click.Choice(["at_least_once", "exactly_once"]),
+    help="at_least_once: a crash re-publishes at most the batch in flight; exactly_once: each batch's "
+    "outputs, state and offsets in one Kafka transaction per partition, read them read_committed "
+    "[default at_least_once].",
+)
+@option(
     "--commit-interval-ms",
     type=click.IntRange(100),
     help="How often processed offsets are committed; bounds what a crash re-publishes [default 1000].",
