@@ -149,7 +149,7 @@ class TableState:
         db = self._dbs.get(partition)
         if db is None:
             store = self._store()
-            db = self._dbs[partition] = RocksBackend(store._db_for_partition(partition), store.offset_key)
+            db = self._dbs[partition] = RocksBackend(store._db_for_partition(partition), store.offset_key)  # noqa: SLF001
         return db
 
     def reset(self) -> None:
@@ -159,7 +159,7 @@ class TableState:
     def estimate_keys(self) -> int:
         """RocksDB's estimate of the entries in the open partition DBs."""
         total = 0
-        for db in list(self._store()._dbs.values()):
+        for db in list(self._store()._dbs.values()):  # noqa: SLF001
             total += int(db.property_int_value("rocksdb.estimate-num-keys") or 0)
         return total
 
@@ -168,7 +168,7 @@ class TableState:
     ) -> None:
         store = self._store()
         offset = (store.offset_key, str(changelog_offset).encode())
-        write_changes(store._db_for_partition(partition), changes, [offset])
+        write_changes(store._db_for_partition(partition), changes, [offset])  # noqa: SLF001
 
 
 # -- offsets -------------------------------------------------------------------------------------------
@@ -189,7 +189,7 @@ def assigned_partitions(app: faust.App, topics: frozenset[str]) -> list[tuple[st
 def committed_offset(app: faust.App, tp: tuple[str, int]) -> int | None:
     """The offset the group had committed for ``tp`` when it was assigned (or last committed since)."""
     consumer: Any = app.consumer
-    committed = consumer._committed_offset.get(tp)
+    committed = consumer._committed_offset.get(tp)  # noqa: SLF001
     return committed if isinstance(committed, int) and committed >= 0 else None
 
 
@@ -203,27 +203,27 @@ async def seek(app: faust.App, tp: tuple[str, int], offset: int) -> None:
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
-        consumer._isolation_level = "read_committed"
+        consumer._isolation_level = "read_committed"  # noqa: SLF001
         return consumer
 
     async def on_thread_stop(self) -> None:
         consumer = self._consumer
-        if consumer is not None and consumer._group_instance_id is not None:
+        if consumer is not None and consumer._group_instance_id is not None:  # noqa: SLF001
             await _leave_group(consumer)
         await super().on_thread_stop()
 
 
 async def _leave_group(consumer: AIOKafkaConsumer) -> None:
     """Send LeaveGroup for a static member, which aiokafka leaves to the session timeout."""
-    coordinator = consumer._coordinator
+    coordinator = consumer._coordinator  # noqa: SLF001
     if coordinator is None or not coordinator.member_id:  # never joined: nothing to leave
         return
     try:
-        await coordinator._send_req(LeaveGroupRequest(coordinator.group_id, coordinator.member_id))
+        await coordinator._send_req(LeaveGroupRequest(coordinator.group_id, coordinator.member_id))  # noqa: SLF001
     except KafkaError as exc:
         log.warning("leaving the group failed (%r); its partitions move after the session timeout", exc)
     else:
-        log.info("left consumer group %s as %s", coordinator.group_id, consumer._group_instance_id)
+        log.info("left consumer group %s as %s", coordinator.group_id, consumer._group_instance_id)  # noqa: SLF001
 
 
 class RawBatches:
@@ -340,7 +340,7 @@ class _ProcessedOffsetsConsumer(faust_aiokafka.Consumer):
             return
         batches, guarded = app.raw_batches, app.guarded_topics
         set_read_offset = self._read_offset.__setitem__
-        stopped, fetcher_stopped = self._stopped.is_set, fetcher._stopped.is_set
+        stopped, fetcher_stopped = self._stopped.is_set, fetcher._stopped.is_set  # noqa: SLF001
         try:
             while not (stopped() or fetcher_stopped()):
                 self.diag.set_flag(faust_consumer.CONSUMER_FETCHING)
