@@ -33,7 +33,7 @@ from streamer.health import Health
 from streamer.kafka_security import aiokafka_options, faust_options
 from streamer.metrics import PipelineMetrics
 from streamer.offset_guard import OffsetGapGuard
-from streamer.processor import InMessage, OutMessage, Processor
+from streamer.processor import InMessage, Processor
 from streamer.sender import MAX_REQUEST_BYTES, BatchSender
 from streamer.settings import Settings
 from streamer.state.store import Change, StateStore
@@ -73,15 +73,9 @@ class ChangelogWriter:
         self._table = table
 
     async def write(self, changes: dict[int, list[Change]]) -> None:
-        topic = self._table.changelog_topic
-        records = [
-            OutMessage(topic, key, value, (), None, partition, outcome="state", partition=partition)
-            for partition, entries in changes.items()
-            for key, value in entries
-        ]
-        offsets = await self._sender.send_all(records)
+        offsets = await self._sender.send_entries(self._table.changelog_topic, changes)
         for partition, entries in changes.items():
-            self._table.write(partition, entries, offsets[(topic, partition)])
+            self._table.write(partition, entries, offsets[partition])
 
 
 def _check(settings: Settings) -> None:

@@ -58,7 +58,7 @@ class _Batch:
     topic: str
     partition: int
     builder: Any
-    records: list[Outgoing]
+    records: list[Any]  # what went into the batch, to send again if it fails
 
 
 class RecordBatcher:
@@ -116,6 +116,33 @@ class RecordBatcher:
                 batch = None
         done.extend(open_batches.values())
         return done
+
+
+class _Entry:
+    """A keyed record for an explicit partition (a changelog entry): what ``_Batch`` needs to resend it."""
+
+    __slots__ = ("key", "partition", "topic", "value")
+
+    def __init__(self, topic: str, partition: int, key: bytes, value: bytes | None) -> None:
+        self.topic, self.partition, self.key, self.value = topic, partition, key, value
+
+
+def build_entries(producer: AIOKafkaProducer, records: Sequence[_Entry]) -> list[_Batch]:
+    """Record batches of keyed entries for explicit partitions (no headers, the producer's timestamp)."""
+    open_batches: dict[tuple[str, int], _Batch] = {}
+    done: list[_Batch] = []
+    for entry in records:
+        ident = (entry.topic, entry.partition)
+        batch = open_batches.get(ident)
+        if batch is None or batch.builder.append(timestamp=None, key=entry.key, value=entry.value) is None:
+            if batch is not None:
+                done.append(batch)
+            batch = open_batches[ident] = _Batch(entry.topic, entry.partition, producer.create_batch(), [])
+            if batch.builder.append(timestamp=None, key=entry.key, value=entry.value) is None:
+                raise ValueError(f"an entry for {entry.topic} does not fit in an empty batch")
+        batch.records.append(entry)
+    done.extend(open_batches.values())
+    return done
 
 
 async def send_batches(producer: AIOKafkaProducer, batches: Sequence[_Batch]) -> list[Any]:
@@ -191,6 +218,31 @@ class BatchSender:
                 first = next(res for res in results if isinstance(res, BaseException))
                 self.retries += len(failed)
                 await self._failed(f"{len(failed)} of {len(batches)} batches failed ({first!r})")
+        self.failing_since = None
+        return last
+
+    async def send_entries(
+        self, topic: str, changes: dict[int, list[tuple[bytes, bytes | None]]]
+    ) -> dict[int, int]:
+        """Write keyed entries to explicit partitions of ``topic`` (a changelog), as :meth:`send_all` does
+        records but without building an output record per entry. Returns the last offset per partition."""
+        pending = [_Entry(topic, p, key, value) for p, entries in changes.items() for key, value in entries]
+        last: dict[int, int] = {}
+        while pending:
+            try:
+                producer = await self._started()
+                batches = build_entries(producer, pending)
+                results = await send_batches(producer, batches)
+            except KafkaError as exc:
+                await self._failed(f"the producer cannot send ({exc!r})")
+                continue
+            for (_, partition), offset in last_offsets(batches, results).items():
+                last[partition] = max(offset, last.get(partition, -1))
+            failed = [b for b, res in zip(batches, results, strict=True) if isinstance(res, BaseException)]
+            pending = [entry for batch in failed for entry in batch.records]
+            if failed:
+                self.retries += len(failed)
+                await self._failed(f"{len(failed)} of {len(batches)} changelog batches failed")
         self.failing_since = None
         return last
 
