@@ -184,7 +184,7 @@ class StateStore:
     def series_panes(self, partition: int, kind: Kind, key: str) -> dict[int, Pane]:
         """Every pane of a series by start: from the cache, else one prefix scan of the backend."""
         ident = (partition, kind, key)
-        group = self._pane_groups.pop(ident, None)
+        group = self._pane_groups.get(ident)
         if group is None:
             self.reads += 1
             prefix = series_pane_prefix(kind, key)
@@ -197,7 +197,7 @@ class StateStore:
                 for start_ms in dirty.deleted_panes.get((kind, key), ()):
                     group.pop(start_ms, None)
             self._pane_count += len(group)
-        self._pane_groups[ident] = group  # most recently used last
+            self._pane_groups[ident] = group  # evicted oldest loaded first
         return group
 
     def pane(self, partition: int, kind: Kind, key: str, start_ms: int) -> Pane | None:
@@ -243,7 +243,7 @@ class StateStore:
         return changes
 
     def evict(self) -> int:
-        """Trim the caches to their capacities, least recently used (series) or oldest (panes) first. Only
+        """Trim the caches to their capacities: least recently used series, first loaded panes. Only
         entries without pending changes go. Returns how many entries left."""
         gone = 0
         excess = len(self._series) - self.series_capacity

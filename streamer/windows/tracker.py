@@ -267,13 +267,19 @@ class WindowTracker:
                     if (upper is None or end <= upper) and (lower is None or end > lower):
                         closing.add((end, i, start))
         pane_ms = self.pane_ms
+        panes_of = self.store.panes_of
         for end, i, start in sorted(closing):
             spec = self.specs[i]
             starts = range(start, end, pane_ms)
+            if len(starts) == 1:  # the window is one pane
+                for key in sorted(self._index.get(start, ())):
+                    pane = panes_of(key).get(start)
+                    if pane is not None:
+                        self._ready.append(ClosedBar(key, combine(spec.name, start, end, (pane,))))
+                continue
             keys = dict.fromkeys(chain.from_iterable(self._index.get(p, ()) for p in starts))
             for key in sorted(keys):
-                group = self.store.panes_of(key)
-                panes = [group[p] for p in starts if p in group]
+                panes = list(filter(None, map(panes_of(key).get, starts)))
                 if panes:
                     self._ready.append(ClosedBar(key, combine(spec.name, start, end, panes)))
         if watermark_ms is not None:
@@ -324,10 +330,10 @@ class WindowTracker:
                 if closed_end is None or end > closed_end:
                     targets.append((spec.name, start, end))
                     break
-        group = self.store.panes_of(key)
+        get = self.store.panes_of(key).get
         out = []
         for name, start, end in targets:
-            panes = [group[s] for s in range(start, end, self.pane_ms) if s in group]
+            panes = list(filter(None, map(get, range(start, end, self.pane_ms))))
             if panes:
                 out.append(window_stats(name, start, end, panes))
         return out
