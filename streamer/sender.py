@@ -91,6 +91,12 @@ class BatchSender:
             self._producer = producer
         return self._producer
 
+    async def warm(self, topics: Sequence[str]) -> None:
+        """Start, and learn the partitions of ``topics`` now, so a first send does not wait for metadata."""
+        producer = await self._started()
+        for topic in topics:
+            await self._partitions_of(producer, topic)
+
     async def _partitions_of(self, producer: AIOKafkaProducer, topic: str) -> list[int]:
         known = self._partitions.get(topic)
         if known is None:
