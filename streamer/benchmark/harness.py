@@ -160,8 +160,7 @@ def run_benchmark(
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
-        "kafka": KAFKA_VERSION if broker_pid else "external",
-        "broker": "local, loopback" if broker_pid else "external (--bootstrap)",
+        "broker": f"Kafka {KAFKA_VERSION} on loopback" if broker_pid else "an external broker (--bootstrap)",
     }
     report.save(path, results)
     if options.plot:

@@ -257,7 +257,7 @@ def markdown(results: Mapping[str, Any]) -> str:
     machine = results.get("machine") or {}
     out.append(
         f"Measured {date} by `streamer bench` on {machine.get('cpus', '?')} cores, Python "
-        f"{machine.get('python', '?')}, Kafka {machine.get('kafka', '?')} ({machine.get('broker', '?')}); "
+        f"{machine.get('python', '?')}, {machine.get('broker', '?')}; "
         f"raw numbers in `bench/results/{date}.json`, plot in `bench/results/{date}.png`."
     )
     if workload := _workload_line(results):

@@ -129,16 +129,16 @@ async def run_restore(
     loaded, load_s = await load_backlog(settings, islice(feed, events))
 
     first = variant.children(settings, work / "first")
-    started = _start(first)
-    try:
-        baseline_ready_s = await wait_ready(first, timeout_s) - started
-        async with OutputWatcher(settings, outputs, settings.partitions, first[0].pids) as watcher:
+    async with OutputWatcher(settings, outputs, settings.partitions, first[0].pids) as watcher:
+        started = _start(first)
+        try:
+            baseline_ready_s = await wait_ready(first, timeout_s) - started
             await watcher.until(loaded, timeout_s, lambda: None if first[0].alive else first[0].exit_reason())
-        fill_s = time.monotonic() - started
-        first_peak_kib = status_kib(first[0].pids(), "VmHWM")
-        await _committed_everything(settings, timeout_s)
-    finally:
-        first[0].kill()
+            fill_s = time.monotonic() - started
+            first_peak_kib = status_kib(first[0].pids(), "VmHWM")
+            await _committed_everything(settings, timeout_s)
+        finally:
+            first[0].kill()
     changelog = f"{settings.app_id}-{STATE_TABLE}-changelog"
     records, live = await count_live_keys(settings, changelog)
 
@@ -146,14 +146,15 @@ async def run_restore(
     fresh = variant.children(settings, work / "fresh")
     async with OutputWatcher(settings, outputs, settings.partitions, fresh[0].pids) as watcher:
         started = _start(fresh)
+        ready = asyncio.create_task(wait_ready(fresh, timeout_s))
         try:
-            ready = asyncio.create_task(wait_ready(fresh, timeout_s))
             first_output = await watcher.until(
                 1, timeout_s, lambda: None if fresh[0].alive else fresh[0].exit_reason()
             )
             ready_s = await ready - started
             peak_kib = status_kib(fresh[0].pids(), "VmHWM")
         finally:
+            ready.cancel()
             fresh[0].kill()
     if probe < 1:
         raise BenchmarkError("no probe messages were produced after the kill")

@@ -59,25 +59,22 @@ async def run_soak(
     variant = Variant(label, "streamer", 1)
     await create_topics(settings, variant.topic_plan(settings))
     loaded, load_s = await load_backlog(settings, workload.messages(count))
-    children = variant.children(settings, work)
-    started = time.monotonic()
-    for child in children:
-        child.start()
+    (worker,) = variant.children(settings, work)
 
     def alive() -> str | None:
-        return None if children[0].alive else children[0].exit_reason()
+        return None if worker.alive else worker.exit_reason()
 
-    try:
-        pids = children[0].pids
-        async with OutputWatcher(
-            settings, variant.output_topics(settings), settings.partitions, pids
-        ) as watcher:
+    outputs = variant.output_topics(settings)
+    async with OutputWatcher(settings, outputs, settings.partitions, worker.pids) as watcher:
+        started = time.monotonic()
+        worker.start()
+        try:
             await watcher.until(loaded, timeout_s, alive, rss_every_s=_RSS_EVERY_S)
-        peak_kib = status_kib(children[0].pids(), "VmHWM")
-        if not children[0].alive:
-            raise BenchmarkError(children[0].exit_reason())
-    finally:
-        children[0].kill()
+            peak_kib = status_kib(worker.pids(), "VmHWM")
+            if not worker.alive:
+                raise BenchmarkError(worker.exit_reason())
+        finally:
+            worker.kill()
     window = steady_window(watcher.samples, loaded)
     tenths = segment_rates(watcher.samples, loaded, 10)
     rss = rss_by_tenth(watcher.memory, loaded)

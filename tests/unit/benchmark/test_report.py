@@ -23,7 +23,7 @@ def _row(name: str, rate: int, cpu: float, p99: float) -> dict[str, Any]:
 
 RESULTS: dict[str, Any] = {
     "date": "2026-01-02",
-    "machine": {"cpus": 2, "python": "3.11.7", "kafka": "4.1.1", "broker": "local, loopback"},
+    "machine": {"cpus": 2, "python": "3.11.7", "broker": "Kafka 4.1.1 on loopback"},
     "compare": {
         "workload": {"messages": 200_000, "nodes": 2000, "zones": 50, "partitions": 4, "corrupt_rate": 0.02},
         "latency_s": 20.0,
@@ -67,7 +67,9 @@ def test_targets_carry_the_measured_values() -> None:
 def test_markdown_has_a_row_per_variant_and_the_targets() -> None:
     text = report.markdown(RESULTS)
     lines = text.splitlines()
-    assert lines[0].startswith("Measured 2026-01-02 by `streamer bench` on 2 cores")
+    assert lines[0].startswith(
+        "Measured 2026-01-02 by `streamer bench` on 2 cores, Python 3.11.7, Kafka 4.1.1 on"
+    )
     assert "| variant | events/s | CPU µs/event | peak RSS MiB | p50 ms | p99 ms | at events/s |" in lines
     assert "| streamer-1 | 9,000 | 95.0 | 100 | 15.0 | 45.0 | 4,500 |" in lines
     assert any(line.startswith("| no slowdown: 302 series x 2,016 intervals") for line in lines)
