@@ -133,7 +133,7 @@ def targets(results: Mapping[str, Any]) -> list[Target]:
             "x",
             lambda v: v >= 0.9,
         ),
-        Target("1M-key restore", "<= 30 s", _get(restore, "restore_ready_s"), "s", lambda v: v <= 30),
+        Target("1M-key restore", "<= 30 s", _get(restore, "restore_s"), "s", lambda v: v <= 30),
     ]
 
 
@@ -205,8 +205,9 @@ def _other_lines(results: Mapping[str, Any]) -> list[tuple[str, str]]:
         out.append(
             (
                 f"restore: {_fmt(restore.get('state_keys'))} state keys from the changelog, empty data dir",
-                f"/readyz after {_fmt(restore.get('restore_ready_s'), 1)} s, first output after "
-                f"{_fmt(restore.get('restore_first_output_s'), 1)} s (start-up on an empty changelog: "
+                f"restored in {_fmt(restore.get('restore_s'), 1)} s (/readyz after "
+                f"{_fmt(restore.get('restore_ready_s'), 1)} s, first output after "
+                f"{_fmt(restore.get('restore_first_output_s'), 1)} s; start-up on an empty changelog: "
                 f"{_fmt(restore.get('baseline_ready_s'), 1)} s)",
             )
         )

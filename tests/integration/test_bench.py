@@ -65,8 +65,10 @@ def test_compare_runs_every_variant(kafka_broker: LocalBroker, tmp_path: Path) -
         assert "error" not in row, f"{name}: {row.get('error')}"
         assert row["events"] == 2000
         assert row["processes"] == (2 if name == "streamer-2" else 1)
-        for field in ("events_per_s", "cpu_us_per_event", "peak_rss_mib", "steady_s"):
+        for field in ("events_per_s", "peak_rss_mib", "steady_s"):
             assert _positive(row[field]), f"{name} {field} = {row[field]!r}"
+        # CPU is counted in clock ticks (10 ms): a tiny window of a fast variant may see none.
+        assert math.isfinite(row["cpu_us_per_event"]) and row["cpu_us_per_event"] >= 0, name
         assert 20 < row["peak_rss_mib"] < 4096, name
         latency = row["latency"]
         assert latency["inputs"] >= 1 and latency["count"] == latency["inputs"], name
@@ -101,6 +103,7 @@ def test_soak_and_restore_run(kafka_broker: LocalBroker, tmp_path: Path) -> None
     section = results["restore"]
     assert section["state_keys"] >= 2000  # a revision entry per valid event, and more
     assert section["changelog_records"] >= section["state_keys"]
-    assert 0 < section["restore_ready_s"] <= section["restore_first_output_s"] + 0.5
+    assert _positive(section["restore_ready_s"]) and _positive(section["restore_first_output_s"])
+    assert section["restore_s"] == min(section["restore_ready_s"], section["restore_first_output_s"])
     assert _positive(section["baseline_ready_s"])
     assert results["soak"]["workload"]["intervals"] == 40  # both sections in one file
