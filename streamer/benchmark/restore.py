@@ -6,8 +6,8 @@
 3. A handful of new messages is produced, and a fresh worker starts on an empty data dir with the same static
    membership id (so it takes the partitions back at once, without waiting out the dead one's session).
 4. Measured from its launch: until ``/readyz`` answers 200 (changelog recovery done) and until its first
-   output (it can only process the new messages after the restore); the restore time is the earlier. The first worker's own time to
-   ``/readyz`` on an empty changelog is reported as the start-up baseline.
+   output (it can only process the new messages after the restore); the restore time is the earlier. The
+   first worker's own time to ``/readyz`` on an empty changelog is reported as the start-up baseline.
 """
 
 from __future__ import annotations
