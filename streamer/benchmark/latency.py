@@ -11,7 +11,8 @@ The latency of one input is *output available* minus *input sent*:
 Both are this machine's clock when the broker is local (with ``--bootstrap`` elsewhere, clock skew between
 the machines adds to every number). Because the broker stamps the outputs, they are read back only after
 the feed ended: no consumer of the harness competes with the variant for CPU while it is measured.
-Outputs without the header (bars, anything from the backlog) are not counted.
+Outputs without the header (bars, anything from the backlog) are not counted, nor those of inputs sent in
+the phase's first fifth (at most its first second): that is connections and idle consumers waking up.
 """
 
 from __future__ import annotations
@@ -31,18 +32,30 @@ from streamer.feeds.base import RawMessage
 from streamer.kafka_security import aiokafka_options
 from streamer.settings import Settings
 
-__all__ = ["LatencyResult", "latency_of", "measure_latency"]
+__all__ = ["LatencyResult", "latency_of", "measure_latency", "warmup_ms"]
 
 _LOG_APPEND_TIME = 1  # aiokafka's timestamp_type for LogAppendTime
 _POLL_S = 0.05
 
 
-def latency_of(headers: Sequence[tuple[str, bytes]], timestamp_ms: int, timestamp_type: int) -> int | None:
-    """Append time minus send time (ms) of one output; None without a send stamp or an append time."""
+def latency_of(
+    headers: Sequence[tuple[str, bytes]], timestamp_ms: int, timestamp_type: int
+) -> tuple[int, int] | None:
+    """(send time, append time minus send time) in ms of one output; None without a send stamp or an
+    append time."""
     if timestamp_type != _LOG_APPEND_TIME:
         return None
     sent = next((value for name, value in headers if name == SENT_HEADER), None)
-    return None if sent is None else timestamp_ms - int(sent)
+    if sent is None:
+        return None
+    sent_ms = int(sent)
+    return sent_ms, timestamp_ms - sent_ms
+
+
+def warmup_ms(inputs: int, rate_per_s: float) -> int:
+    """The start of a phase whose outputs are fed but not counted (connections, a consumer's first fetch):
+    a fifth of the phase, at most a second."""
+    return int(min(1000.0, 0.2 * 1000.0 * inputs / rate_per_s))
 
 
 @dataclass(slots=True)
@@ -51,6 +64,8 @@ class LatencyResult:
     inputs: int
     feed_s: float
     drain_s: float = 0.0  # from the feed's end until every output was written: long means overloaded
+    warmup_ms: int = 0
+    outputs: int = 0  # stamped outputs read back, warm-up included
     latencies_ms: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -61,6 +76,8 @@ class LatencyResult:
             "feed_s": round(self.feed_s, 2),
             "achieved_rate_per_s": round(self.inputs / self.feed_s, 1) if self.feed_s > 0 else None,
             "drain_s": round(self.drain_s, 2),
+            "warmup_ms": self.warmup_ms,
+            "outputs": self.outputs,
             **({"count": 0} if summary is None else summary.as_dict()),
         }
 
@@ -83,6 +100,7 @@ async def measure_latency(
     try:
         tps = [TopicPartition(t, p) for t in output_topics for p in range(settings.partitions)]
         starts = await consumer.end_offsets(tps)
+        counted_from_ms = int(time.time() * 1000) + warmup_ms(len(messages), rate_per_s)
         feed_s = await feed_paced(settings, messages, rate_per_s)
         fed_at = time.monotonic()
         deadline = fed_at + timeout_s
@@ -96,6 +114,7 @@ async def measure_latency(
                 )
             await asyncio.sleep(_POLL_S)
         result = LatencyResult(rate_per_s, len(messages), feed_s, time.monotonic() - fed_at)
+        result.warmup_ms = warmup_ms(len(messages), rate_per_s)
         consumer.assign(tps)
         remaining = {tp for tp in tps if ends[tp] > starts[tp]}
         for tp in remaining:
@@ -104,9 +123,11 @@ async def measure_latency(
             batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=50_000)
             for tp, records in batch.items():
                 for rec in records:
-                    latency = latency_of(rec.headers, rec.timestamp, rec.timestamp_type)
-                    if latency is not None:
-                        result.latencies_ms.append(latency)
+                    stamped = latency_of(rec.headers, rec.timestamp, rec.timestamp_type)
+                    if stamped is not None:
+                        result.outputs += 1
+                        if stamped[0] >= counted_from_ms:
+                            result.latencies_ms.append(stamped[1])
                 if records and records[-1].offset + 1 >= ends[tp]:
                     remaining.discard(tp)
         return result

@@ -7,7 +7,7 @@ from itertools import islice
 
 import pytest
 
-from streamer.benchmark.latency import latency_of
+from streamer.benchmark.latency import latency_of, warmup_ms
 from streamer.benchmark.loader import SENT_HEADER
 from streamer.benchmark.soak import rss_by_tenth
 from streamer.benchmark.variants import VARIANTS, variant
@@ -68,7 +68,7 @@ def test_primary_outputs_are_stamped_by_the_broker() -> None:
 
 def test_latency_is_append_time_minus_the_send_stamp() -> None:
     headers = [("other", b"x"), (SENT_HEADER, b"1000")]
-    assert latency_of(headers, 1042, 1) == 42
+    assert latency_of(headers, 1042, 1) == (1000, 42)
     assert latency_of(headers, 1042, 0) is None  # a create time is not an append time
     assert latency_of([("other", b"x")], 1042, 1) is None
 
@@ -80,3 +80,8 @@ def test_rss_by_tenth_takes_the_last_sample_before_each_tenth() -> None:
     rss = rss_by_tenth(memory, 1000)
     assert rss == [101.0, 102.0, 103.0, 104.0, 105.0, 106.0, 107.0, 108.0, 109.0, 110.0]
     assert rss_by_tenth([], 1000) == [None] * 10
+
+
+def test_the_first_fifth_of_a_latency_phase_is_a_warm_up_of_at_most_a_second() -> None:
+    assert warmup_ms(1000, 1000.0) == 200
+    assert warmup_ms(100_000, 5000.0) == 1000
