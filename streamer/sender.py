@@ -74,7 +74,7 @@ class RecordBatcher:
         self._partitions.clear()
         self._by_key.clear()
 
-    async def _partitions_of(self, producer: AIOKafkaProducer, topic: str) -> list[int]:
+    async def partitions_of(self, producer: AIOKafkaProducer, topic: str) -> list[int]:
         known = self._partitions.get(topic)
         if known is None:
             known = self._partitions[topic] = sorted(await producer.partitions_for(topic))
@@ -87,7 +87,7 @@ class RecordBatcher:
             if out.partition is not None:
                 partition = out.partition
             else:
-                partitions = self._partitions.get(out.topic) or await self._partitions_of(producer, out.topic)
+                partitions = self._partitions.get(out.topic) or await self.partitions_of(producer, out.topic)
                 if out.key is None:
                     partition = partitions[out.source_partition % len(partitions)]
                 else:
@@ -187,6 +187,12 @@ class BatchSender:
 
     async def start(self) -> None:
         await self._started()
+
+    async def warm(self, topics: Sequence[str]) -> None:
+        """Start, and learn the partitions of ``topics`` now, so a first send does not wait for metadata."""
+        producer = await self._started()
+        for topic in topics:
+            await self._batcher.partitions_of(producer, topic)
 
     async def _started(self) -> AIOKafkaProducer:
         if self._producer is None:

@@ -67,6 +67,9 @@ def test_every_verb_has_help(path: tuple[str, ...], capsys: pytest.CaptureFixtur
         ("dashboard", "--lookback", "soon"),
         ("dashboard", "--bar-windows", "5x"),
         ("dashboard", "--web-port", "70000"),
+        ("bench", "--variants", "quix,kafka-streams"),
+        ("bench", "forever"),
+        ("bench", "memory", "--partitions", "0"),
     ],
     ids=lambda a: " ".join(a),
 )
