@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from streamer.chaos import ISSUE_SEQUENCE, ChaosConfig, ChaosReport, Step, run_chaos
+from streamer.chaos.scenario import random_steps
 
 
 def _steps(text: str) -> tuple[Step, ...]:
@@ -39,16 +40,29 @@ def _print(report: ChaosReport) -> None:
     table.add_column("value", justify="right")
     table.add_row("lost", f"{len(result.lost):,}")
     table.add_row("inputs published twice", f"{result.published_twice:,} ({result.duplicate_share:.2%})")
+    if result.bars_equal is not None:
+        table.add_row("bars equal to an uninterrupted run", "yes" if result.bars_equal else "NO")
+    table.add_row("repeats with other bytes", f"{result.differing_repeats:,}")
     for topic, n in sorted(result.records.items()):
         table.add_row(f"{topic}: records / duplicates", f"{n:,} / {result.duplicates.get(topic, 0):,}")
     console.print(table)
     steps = Table(title="steps")
-    for col in ("at", "action", "t (s)", "step took (s)", "next output after (s)"):
+    for col in (
+        "at",
+        "action",
+        "t (s)",
+        "step took (s)",
+        "next output after (s)",
+        "all partitions again (s)",
+    ):
         steps.add_column(col)
     for s in report.steps:
         first = "-" if s.first_output_s is None else f"{s.first_output_s:.1f}"
+        every = "-" if s.all_partitions_resumed_s is None else f"{s.all_partitions_resumed_s:.1f}"
         took = f"{s.restarted_s:.1f}"
-        steps.add_row(f"{s.step.at:.0%}", f"{s.step.action} {s.step.target}", f"{s.at_s:.1f}", took, first)
+        steps.add_row(
+            f"{s.step.at:.0%}", f"{s.step.action} {s.step.target}", f"{s.at_s:.1f}", took, first, every
+        )
     console.print(steps)
     lag = Table(title="committed-offset lag per raw partition (records published, not yet committed)")
     lag.add_column("t (s)")
@@ -69,7 +83,10 @@ def main() -> int:
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--brokers", type=int, default=1)
-    parser.add_argument("--steps", type=_steps, default=ISSUE_SEQUENCE, help="AT:ACTION[:TARGET],...")
+    parser.add_argument("--steps", type=_steps, default=None, help="AT:ACTION[:TARGET],...")
+    parser.add_argument("--kills", type=int, default=None, help="random worker SIGKILLs instead of --steps")
+    parser.add_argument("--broker-kills", type=int, default=0, help="random broker SIGKILLs (with --kills)")
+    parser.add_argument("--compare-bars", action="store_true", help="against an uninterrupted run's bars")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--json", action="store_true")
@@ -77,6 +94,10 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # refused connections while a broker restarts
+    if args.kills is not None:
+        steps = random_steps(args.kills, args.broker_kills, args.workers, args.brokers, args.seed)
+    else:
+        steps = args.steps or ISSUE_SEQUENCE
     config = ChaosConfig(
         messages=args.messages,
         corrupt_rate=args.corrupt_rate,
@@ -84,8 +105,9 @@ def main() -> int:
         partitions=args.partitions,
         workers=args.workers,
         brokers=args.brokers,
-        steps=args.steps,
+        steps=steps,
         seed=args.seed,
+        compare_bars=args.compare_bars,
         worker_args=tuple(args.worker_args),
     )
     report = asyncio.run(run_chaos(config, args.workdir))

@@ -14,13 +14,13 @@ lock, so a timer tick never interleaves with a batch.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from streamer.processor import BatchResult, InMessage, OutMessage, Processor
 from streamer.state.store import Change
 
-__all__ = ["BatchDelivery", "Sender", "StateWriter"]
+__all__ = ["BatchDelivery", "ExactlyOnceDelivery", "LocalState", "Sender", "StateWriter", "Transactions"]
 
 
 class Sender(Protocol):
@@ -32,6 +32,23 @@ class Sender(Protocol):
 class StateWriter(Protocol):
     async def write(self, changes: dict[int, list[Change]]) -> None:
         """Make ``changes`` (per partition, in order) durable."""
+        ...
+
+
+class Transactions(Protocol):
+    async def commit(
+        self, partition: int, records: Sequence[OutMessage], offsets: Mapping[tuple[str, int], int]
+    ) -> dict[tuple[str, int], int]:
+        """Write ``records`` and commit the consumed ``offsets`` atomically (last offsets written)."""
+        ...
+
+
+class LocalState(Protocol):
+    @property
+    def changelog_topic(self) -> str: ...
+
+    def write(self, partition: int, changes: Sequence[Change], changelog_offset: int) -> None:
+        """Apply committed ``changes`` to the local store, with the changelog offset they reached."""
         ...
 
 
@@ -66,4 +83,57 @@ class BatchDelivery:
         changes = self.processor.take_changes()
         if changes:
             await self._state.write(changes)
+        self.processor.persisted()
+
+
+class ExactlyOnceDelivery:
+    """process -> one transaction per partition (outputs, state changes and consumed offsets) -> local store.
+
+    A crash at any point leaves each partition's batch committed entirely or not at all: read_committed
+    readers see every output exactly once, and the offsets need no separate commit.
+    """
+
+    def __init__(self, processor: Processor, transactions: Transactions, local: LocalState) -> None:
+        self.processor = processor
+        self._transactions = transactions
+        self._local = local
+        self._lock = asyncio.Lock()
+
+    async def deliver(self, batch: Sequence[InMessage]) -> BatchResult:
+        async with self._lock:
+            result = self.processor.process(batch)
+            offsets: dict[int, dict[tuple[str, int], int]] = {}
+            for msg in batch:
+                consumed = offsets.setdefault(msg.partition, {})
+                if msg.offset >= consumed.get((msg.topic, msg.partition), 0):
+                    consumed[(msg.topic, msg.partition)] = msg.offset + 1
+            await self._commit(result.outputs, offsets)
+            return result
+
+    async def tick(self, wall_ms: int | None = None) -> list[OutMessage]:
+        async with self._lock:
+            outputs = self.processor.tick(wall_ms)
+            await self._commit(outputs, {})
+            return outputs
+
+    async def _commit(
+        self, outputs: Sequence[OutMessage], offsets: dict[int, dict[tuple[str, int], int]]
+    ) -> None:
+        changes = self.processor.take_changes()
+        topic = self._local.changelog_topic
+        records: dict[int, list[OutMessage]] = {}
+        for out in outputs:
+            records.setdefault(out.source_partition, []).append(out)
+        for partition, entries in changes.items():
+            records.setdefault(partition, []).extend(
+                OutMessage(topic, key, value, (), None, partition, outcome="state", partition=partition)
+                for key, value in entries
+            )
+        partitions = sorted(set(records) | set(offsets))
+        written = await asyncio.gather(
+            *(self._transactions.commit(p, records.get(p, []), offsets.get(p, {})) for p in partitions)
+        )
+        last = {tp: offset for result in written for tp, offset in result.items()}
+        for partition, entries in changes.items():
+            self._local.write(partition, entries, last[(topic, partition)])
         self.processor.persisted()

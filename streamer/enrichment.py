@@ -40,7 +40,7 @@ __all__ = ["STALE_CLOCKS", "VALUE_FIELD", "Meta", "Observed", "PartitionState", 
 
 # The number of each kind that windows and detectors follow.
 VALUE_FIELD: Mapping[Kind, str] = {Kind.PRICES: "lmp", Kind.LOAD: "mw", Kind.GAS: "price"}
-# Kinds that have bars (DESIGN.md §3: bars.prices and bars.load).
+# Kinds that have bars (the contract: bars.prices and bars.load).
 _BAR_KINDS = frozenset({Kind.PRICES, Kind.LOAD})
 STALE_CLOCKS = ("event", "wall")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthenticationError",
+    "BenchmarkError",
     "BrokerError",
     "ConfigError",
     "DependencyMissingError",
@@ -61,3 +62,7 @@ class TopicMissingError(StreamerError):
 
 class FeedError(StreamerError):
     """A data file cannot be read in the requested format."""
+
+
+class BenchmarkError(StreamerError):
+    """A benchmark variant failed, stopped or did not finish in time."""

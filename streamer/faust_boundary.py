@@ -35,11 +35,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.protocol.group import LeaveGroupRequest
 from faust.stores import rocksdb as faust_rocksdb
@@ -80,6 +80,7 @@ _RELIED_ON: tuple[tuple[Any, str], ...] = (
     (faust_consumer.Consumer, "_wait_next_records"),
     (faust_consumer.Consumer, "wait_empty"),
     (faust_consumer.Consumer, "perform_seek"),
+    (faust_consumer.Consumer, "highwaters"),
     (faust_consumer, "CONSUMER_FETCHING"),
     (faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer"),
     (faust_aiokafka.AIOKafkaConsumerThread, "on_thread_stop"),
@@ -148,7 +149,7 @@ class TableState:
         db = self._dbs.get(partition)
         if db is None:
             store = self._store()
-            db = self._dbs[partition] = RocksBackend(store._db_for_partition(partition), store.offset_key)
+            db = self._dbs[partition] = RocksBackend(store._db_for_partition(partition), store.offset_key)  # noqa: SLF001
         return db
 
     def reset(self) -> None:
@@ -158,7 +159,7 @@ class TableState:
     def estimate_keys(self) -> int:
         """RocksDB's estimate of the entries in the open partition DBs."""
         total = 0
-        for db in list(self._store()._dbs.values()):
+        for db in list(self._store()._dbs.values()):  # noqa: SLF001
             total += int(db.property_int_value("rocksdb.estimate-num-keys") or 0)
         return total
 
@@ -167,7 +168,7 @@ class TableState:
     ) -> None:
         store = self._store()
         offset = (store.offset_key, str(changelog_offset).encode())
-        write_changes(store._db_for_partition(partition), changes, [offset])
+        write_changes(store._db_for_partition(partition), changes, [offset])  # noqa: SLF001
 
 
 # -- offsets -------------------------------------------------------------------------------------------
@@ -188,7 +189,7 @@ def assigned_partitions(app: faust.App, topics: frozenset[str]) -> list[tuple[st
 def committed_offset(app: faust.App, tp: tuple[str, int]) -> int | None:
     """The offset the group had committed for ``tp`` when it was assigned (or last committed since)."""
     consumer: Any = app.consumer
-    committed = consumer._committed_offset.get(tp)
+    committed = consumer._committed_offset.get(tp)  # noqa: SLF001
     return committed if isinstance(committed, int) and committed >= 0 else None
 
 
@@ -202,27 +203,27 @@ async def seek(app: faust.App, tp: tuple[str, int], offset: int) -> None:
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
-        consumer._isolation_level = "read_committed"
+        consumer._isolation_level = "read_committed"  # noqa: SLF001
         return consumer
 
     async def on_thread_stop(self) -> None:
         consumer = self._consumer
-        if consumer is not None and consumer._group_instance_id is not None:
+        if consumer is not None and consumer._group_instance_id is not None:  # noqa: SLF001
             await _leave_group(consumer)
         await super().on_thread_stop()
 
 
 async def _leave_group(consumer: AIOKafkaConsumer) -> None:
     """Send LeaveGroup for a static member, which aiokafka leaves to the session timeout."""
-    coordinator = consumer._coordinator
+    coordinator = consumer._coordinator  # noqa: SLF001
     if coordinator is None or not coordinator.member_id:  # never joined: nothing to leave
         return
     try:
-        await coordinator._send_req(LeaveGroupRequest(coordinator.group_id, coordinator.member_id))
+        await coordinator._send_req(LeaveGroupRequest(coordinator.group_id, coordinator.member_id))  # noqa: SLF001
     except KafkaError as exc:
         log.warning("leaving the group failed (%r); its partitions move after the session timeout", exc)
     else:
-        log.info("left consumer group %s as %s", coordinator.group_id, consumer._group_instance_id)
+        log.info("left consumer group %s as %s", coordinator.group_id, consumer._group_instance_id)  # noqa: SLF001
 
 
 class RawBatches:
@@ -339,7 +340,7 @@ class _ProcessedOffsetsConsumer(faust_aiokafka.Consumer):
             return
         batches, guarded = app.raw_batches, app.guarded_topics
         set_read_offset = self._read_offset.__setitem__
-        stopped, fetcher_stopped = self._stopped.is_set, fetcher._stopped.is_set
+        stopped, fetcher_stopped = self._stopped.is_set, fetcher._stopped.is_set  # noqa: SLF001
         try:
             while not (stopped() or fetcher_stopped()):
                 self.diag.set_flag(faust_consumer.CONSUMER_FETCHING)
@@ -374,11 +375,58 @@ class _ProcessedOffsetsConsumer(faust_aiokafka.Consumer):
                 return
             raise
 
+    async def highwaters(self, *partitions: Any) -> Any:
+        """Faust's changelog recovery waits until it has read the record just before each partition's end
+        offset. A transactional changelog (exactly-once mode) ends in a commit marker that is never
+        delivered, and recovery would wait forever: report the end as just after the last data record."""
+        ends = await super().highwaters(*partitions)
+        app = self.app
+        if not isinstance(app, StreamerApp) or app.transactional_changelogs is None:
+            return ends
+        probe = [tp for tp in partitions if tp.topic in app.transactional_changelogs]
+        if not probe:
+            return ends
+        return {**ends, **(await _ends_after_last_record(app.client_options, probe, ends))}
+
     async def on_partitions_revoked(self, revoked: set[Any]) -> None:
         await super().on_partitions_revoked(revoked)  # commits what was processed, then forgets
         app = self.app
         if isinstance(app, StreamerApp):
             app.forget_processed(revoked)
+
+
+async def _ends_after_last_record(
+    options: dict[str, Any], partitions: list[Any], ends: Mapping[Any, int | None]
+) -> dict[Any, int]:
+    """Per partition, the offset after its last committed data record (read_committed), or its start."""
+    consumer = AIOKafkaConsumer(**options, enable_auto_commit=False, isolation_level="read_committed")
+    await consumer.start()
+    out: dict[Any, int] = {}
+    try:
+        tps = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+        consumer.assign(tps)
+        starts = await consumer.beginning_offsets(tps)
+        for tp, faust_tp in zip(tps, partitions, strict=True):
+            end = ends.get(faust_tp)
+            if end is None:
+                continue
+            window = 64
+            last = -1
+            while last < 0:
+                first = max(starts[tp], end - window)
+                consumer.seek(tp, first)
+                while await consumer.position(tp) < end:
+                    fetched = await consumer.getmany(tp, timeout_ms=1000)
+                    if not fetched:  # nothing more below the last stable offset
+                        break
+                    last = max([last, *(r.offset for r in fetched.get(tp, []))])
+                if first <= starts[tp]:
+                    break
+                window *= 16
+            out[faust_tp] = last + 1 if last >= 0 else starts[tp]
+    finally:
+        await consumer.stop()
+    return out
 
 
 class _Transport(faust_aiokafka.Transport):
@@ -396,6 +444,13 @@ class StreamerApp(faust.App):
         self._processed: dict[Any, int] = {}
         self.raw_batches: RawBatches | None = None
         self.highwaters: dict[Any, int] = {}
+        self.transactional_changelogs: frozenset[str] | None = None
+        self.client_options: dict[str, Any] = {}
+
+    def changelogs_are_transactional(self, topics: Iterable[str], client_options: dict[str, Any]) -> None:
+        """Exactly-once mode writes the changelogs in transactions: let recovery find their true end."""
+        self.transactional_changelogs = frozenset(topics)
+        self.client_options = client_options
 
     def batch_raw_topics(self, maxsize: int = 2) -> RawBatches:
         """Deliver the guarded topics' records to the pipeline in batches (see the module docstring)."""

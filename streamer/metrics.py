@@ -92,7 +92,7 @@ class PipelineMetrics:
             end_to_end=Histogram(
                 "streamer_end_to_end_seconds",
                 "From the input record's Kafka timestamp to the broker's acknowledgement of an output, by "
-                "kind of output (enriched, dlq, bar, anomaly, late).",
+                "kind of output (enriched, dlq, bar, anomaly, late; bars: a sample per batch and partition).",
                 ["output"],
                 buckets=LATENCY_BUCKETS_S,
                 registry=registry,
@@ -158,6 +158,9 @@ class PipelineMetrics:
         latency = {
             kind: self.end_to_end.labels(kind) for kind in ("enriched", "dlq", "bar", "anomaly", "late")
         }
+        bar_causes: set[tuple[int, int]] = (
+            set()
+        )  # a batch's bars of a partition share their cause: one sample
         for out in outputs:
             produced[out.topic] += 1
             kind = _DERIVED_KIND.get(out.outcome)
@@ -172,8 +175,13 @@ class PipelineMetrics:
                 anomalies[(record["type"], record["severity"])] += 1
             elif kind == "late" and out.value is not None:
                 late[orjson.loads(out.value)["reason"]] += 1
-            if out.cause_ms is not None:
-                latency[kind].observe(max(0.0, acked_s - out.cause_ms / 1000))
+            if out.cause_ms is None:
+                continue
+            if kind == "bar":
+                if (out.source_partition, out.cause_ms) in bar_causes:
+                    continue
+                bar_causes.add((out.source_partition, out.cause_ms))
+            latency[kind].observe(max(0.0, acked_s - out.cause_ms / 1000))
         for topic, n in produced.items():
             self.produced.labels(topic).inc(n)
         for reason, n in rejected.items():

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 __all__ = ["OffsetGapGuard"]
 
 log = logging.getLogger(__name__)
 
-Seek = Callable[[Any, int], Awaitable[None]]
-Committed = Callable[[Any], int | None]
+Seek = Callable[[tuple[str, int], int], Awaitable[None]]
+Committed = Callable[[tuple[str, int]], int | None]
 
 
 class OffsetGapGuard:
@@ -33,10 +33,10 @@ class OffsetGapGuard:
     def __init__(self, seek: Seek, committed: Committed) -> None:
         self._seek_to = seek
         self._committed = committed
-        self._next: dict[Hashable, int] = {}
+        self._next: dict[tuple[str, int], int] = {}
         # tp -> (expected offset, first offset after the hole)
-        self._waiting: dict[Hashable, tuple[int, int]] = {}
-        self._sought_at: dict[Hashable, float] = {}
+        self._waiting: dict[tuple[str, int], tuple[int, int]] = {}
+        self._sought_at: dict[tuple[str, int], float] = {}
 
     async def _seek(self, tp: Any, offset: int) -> None:
         self._sought_at[tp] = time.monotonic()
@@ -48,7 +48,13 @@ class OffsetGapGuard:
         now = time.monotonic()
         for tp, (expected, _first_after) in list(self._waiting.items()):
             if now - self._sought_at.get(tp, 0.0) >= self.RESEEK_AFTER_S:
-                log.warning("%s: still waiting for offset %d; seeking again", tp, expected)
+                log.warning(
+                    "%s[%d]: still waiting for offset %d; seeking again",
+                    tp[0],
+                    tp[1],
+                    expected,
+                    extra={"topic": tp[0], "partition": tp[1], "offset": expected},
+                )
                 await self._seek(tp, expected)
 
     def reset(self) -> None:
@@ -72,7 +78,14 @@ class OffsetGapGuard:
                 if offset == first_after:
                     # Fetched again from the expected offset, the first record is the same one: the hole
                     # is real (offsets of transaction markers are never delivered).
-                    log.info("%s: offsets %d..%d hold no records; going on", tp, expected, first_after - 1)
+                    log.info(
+                        "%s[%d]: offsets %d..%d hold no records; going on",
+                        tp[0],
+                        tp[1],
+                        expected,
+                        first_after - 1,
+                        extra={"topic": tp[0], "partition": tp[1], "offset": expected},
+                    )
                     del self._waiting[tp]
                     self._next[tp] = first_after
                 elif offset != expected:
@@ -81,7 +94,14 @@ class OffsetGapGuard:
                     del self._waiting[tp]
             want = self._expected(tp)
             if want is not None and offset > want:
-                log.warning("%s: got offset %d, expected %d; seeking back to read the hole", tp, offset, want)
+                log.warning(
+                    "%s[%d]: got offset %d, expected %d; seeking back to read the hole",
+                    tp[0],
+                    tp[1],
+                    offset,
+                    want,
+                    extra={"topic": tp[0], "partition": tp[1], "offset": offset, "expected": want},
+                )
                 self._waiting[tp] = (want, offset)
                 await self._seek(tp, want)
                 continue

@@ -18,7 +18,7 @@ import faust
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from streamer.delivery import BatchDelivery
+from streamer.delivery import BatchDelivery, ExactlyOnceDelivery
 from streamer.enrichment import STALE_CLOCKS, parse_window_specs
 from streamer.errors import ConfigError
 from streamer.faust_boundary import (
@@ -33,11 +33,12 @@ from streamer.health import Health
 from streamer.kafka_security import aiokafka_options, faust_options
 from streamer.metrics import PipelineMetrics
 from streamer.offset_guard import OffsetGapGuard
-from streamer.processor import InMessage, OutMessage, Processor
+from streamer.processor import InMessage, Processor
 from streamer.sender import MAX_REQUEST_BYTES, BatchSender
 from streamer.settings import Settings
 from streamer.state.store import Change, StateStore
 from streamer.topics import Kind
+from streamer.transactions import PartitionTransactions
 from streamer.web.probes import add_probe_routes, probe_app
 
 __all__ = ["ChangelogWriter", "create_app"]
@@ -72,15 +73,9 @@ class ChangelogWriter:
         self._table = table
 
     async def write(self, changes: dict[int, list[Change]]) -> None:
-        topic = self._table.changelog_topic
-        records = [
-            OutMessage(topic, key, value, (), None, partition, outcome="state", partition=partition)
-            for partition, entries in changes.items()
-            for key, value in entries
-        ]
-        offsets = await self._sender.send_all(records)
+        offsets = await self._sender.send_entries(self._table.changelog_topic, changes)
         for partition, entries in changes.items():
-            self._table.write(partition, entries, offsets[(topic, partition)])
+            self._table.write(partition, entries, offsets[partition])
 
 
 def _check(settings: Settings) -> None:
@@ -163,9 +158,24 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         stale_clock=settings.stale_clock,
     )
     sender = BatchSender(
-        {"bootstrap_servers": settings.bootstrap, **aiokafka_options(settings.kafka_security)}, linger_ms=0
+        {"bootstrap_servers": settings.bootstrap, **aiokafka_options(settings.kafka_security)}
     )
-    delivery = BatchDelivery(processor, sender, ChangelogWriter(sender, table_state))
+    exactly_once = settings.processing_guarantee == "exactly_once"
+    transactions = PartitionTransactions(
+        {"bootstrap_servers": settings.bootstrap, **aiokafka_options(settings.kafka_security)},
+        id_prefix=f"{settings.app_id}-tx",
+        group_id=settings.app_id,
+    )
+    delivery: BatchDelivery | ExactlyOnceDelivery
+    if exactly_once:
+        delivery = ExactlyOnceDelivery(processor, transactions, table_state)
+        app.changelogs_are_transactional(
+            [table_state.changelog_topic],
+            {"bootstrap_servers": settings.bootstrap, **aiokafka_options(settings.kafka_security)},
+        )
+    else:
+        delivery = BatchDelivery(processor, sender, ChangelogWriter(sender, table_state))
+    producing: BatchSender | PartitionTransactions = transactions if exactly_once else sender
 
     async def seek_to(tp: tuple[str, int], offset: int) -> None:
         await seek(app, tp, offset)
@@ -196,7 +206,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             return
         started = time.perf_counter()
         result = await delivery.deliver(messages)
-        mark_processed(messages)  # only now may these offsets be committed
+        if not exactly_once:  # (exactly once: the offsets were committed in the batch's transactions)
+            mark_processed(messages)  # only now may these offsets be committed
         metrics.batch_seconds.observe(time.perf_counter() - started)
         metrics.observe_batch(messages, result, time.time())
         for msg in messages:
@@ -219,6 +230,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
                     raw_batches.done()
         finally:
             await sender.stop()
+            await transactions.stop()
 
     @app.timer(interval=settings.stale_tick_ms / 1000)
     async def stale_feed_timer() -> None:
@@ -249,13 +261,13 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
                 oldest = newest_processed_ms.get(tp)  # the next record is at most this old
             lag_s[tp] = 0.0 if oldest is None else max(0.0, (now_ms - oldest) / 1000)
         health.lag(lag)
-        health.sends(sender.failing_since)
+        health.sends(producing.failing_since)
         done, remaining = recovery_state(app)
         health.recovered(done)
         metrics.set_partitions(lag, lag_s, health.stalled())
         metrics.recovery_remaining.set(remaining)
-        metrics.send_retries.inc(sender.retries - retries_seen)
-        retries_seen = sender.retries
+        metrics.send_retries.inc(producing.retries - retries_seen)
+        retries_seen = producing.retries
 
     @app.timer(interval=10.0)
     async def observe_state() -> None:
@@ -304,7 +316,13 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         table_state.reset()
         gap_guard.reset()
         metrics.rebalances.inc()
-        health.assigned(assigned_partitions(app, raw_topics))
+        assigned = assigned_partitions(app, raw_topics)
+        health.assigned(assigned)
+        owned = {partition for _, partition in assigned}
+        if exactly_once:
+            await transactions.claim(owned)
+        else:
+            await transactions.release(owned)
 
     app.on_partitions_revoked.connect(on_revoked)
     app.on_partitions_assigned.connect(on_assigned)

@@ -135,7 +135,11 @@ class Processor:
             try:
                 result = self._one(msg, part, now_ms, derived)
             except Exception as exc:  # a bug: dead-letter this record, keep the partition moving
-                log.exception("processing %s failed", msg.origin)
+                log.exception(
+                    "processing %s failed",
+                    msg.origin,
+                    extra={"topic": msg.topic, "partition": msg.partition, "offset": msg.offset},
+                )
                 result = self._dead_letter(
                     msg,
                     Reason.PROCESSING_ERROR,

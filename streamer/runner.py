@@ -5,30 +5,80 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from typing import Any
 
 import faust
 
-from streamer.errors import AuthenticationError, BrokerError
+from streamer.errors import AuthenticationError, BrokerError, ConfigError
 from streamer.kafka_security import check_connection
 from streamer.pipeline import create_app
 from streamer.settings import Settings
 
-__all__ = ["run_worker", "tune_gc"]
+__all__ = ["build_worker", "logging_config", "run_worker", "tune_gc"]
 
 log = logging.getLogger(__name__)
 
 
-def run_worker(settings: Settings, loglevel: str = "warning") -> int:
+def logging_config(log_format: str, loglevel: str) -> dict[str, Any] | None:
+    """The worker's logging set-up: Faust's own for ``text``; one JSON object per line for ``json``."""
+    if log_format == "text":
+        return None
+    if log_format != "json":
+        raise ConfigError(f"log format must be text or json, got {log_format!r}")
+    level = loglevel.upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {
+                "()": "pythonjsonlogger.json.JsonFormatter",
+                "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+                "rename_fields": {
+                    "asctime": "time",
+                    "levelname": "level",
+                    "name": "logger",
+                    "process": "pid",
+                },
+                "timestamp": False,
+            }
+        },
+        "handlers": {
+            "default": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "level": level,
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"level": level, "handlers": ["default"]},
+    }
+
+
+def run_worker(settings: Settings, loglevel: str = "warning", log_format: str = "text") -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _check_credentials(settings)
     app = create_app(settings)
     tune_gc()
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker = build_worker(app, loglevel, log_format)
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
         return int(exc.code or 0)
     return 0
+
+
+def build_worker(app: faust.App, loglevel: str, log_format: str = "text") -> faust.Worker:
+    """A Faust worker without its terminal spinner: the spinner sets the root logger to DEBUG so that it can
+    spin on every record, which made aiokafka build a debug record for every send (11% of a worker's CPU)."""
+    worker = faust.Worker(
+        app,
+        loglevel=loglevel,
+        quiet=True,
+        redirect_stdouts=False,
+        logging_config=logging_config(log_format, loglevel),
+    )
+    worker.spinner = None
+    return worker
 
 
 def tune_gc() -> None:

@@ -58,6 +58,9 @@ class Settings:
     stale_clock: str = "event"  # "event": partition watermark (replays); "wall": wall clock (live feeds)
     stale_tick_ms: int = 10_000
     commit_interval_ms: int = 1_000
+    # "at_least_once": outputs, then state, then offsets; a crash re-publishes at most the batch in flight.
+    # "exactly_once": one Kafka transaction per partition and batch; read_committed readers see each once.
+    processing_guarantee: str = "at_least_once"
     # Static group membership: "auto" derives a stable id from the host name and the data dir (a restarted
     # replica takes its partitions back at once); "" joins as a dynamic member; anything else is the id
     # (a Kubernetes StatefulSet passes the pod name).
@@ -196,6 +199,9 @@ def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
             "need session timeout <= 90000 ms and at least three heartbeat intervals, got "
             f"{settings.session_timeout_ms} and {settings.heartbeat_interval_ms} ms"
         )
+    if settings.processing_guarantee not in ("at_least_once", "exactly_once"):
+        got = settings.processing_guarantee
+        raise ConfigError(f"processing guarantee must be at_least_once or exactly_once, got {got!r}")
     settings = _read_password(settings)
     _ = settings.kafka_security  # checks the combination: protocol, credentials, TLS files
     return replace(settings, policy=_policy_for(settings))

@@ -1,4 +1,4 @@
-"""Topic names of the contract (DESIGN.md §3). The prefix is configurable; the suffixes are not."""
+"""Topic names of the contract. The prefix is configurable; the suffixes are not."""
 
 from __future__ import annotations
 

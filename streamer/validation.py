@@ -1,6 +1,6 @@
 """Raw message bytes in, :class:`Accepted` or :class:`Rejected` out. Never raises, stateless, pure.
 
-Checks run in a fixed order and the first failure decides the reason code (DESIGN.md §3; the
+Checks run in a fixed order and the first failure decides the reason code (README, "Reject reasons"; the
 corrupt-message generator relies on this mapping):
 
 1. ``None`` (tombstone) or ``b""``: ``empty_value``.

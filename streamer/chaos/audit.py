@@ -9,6 +9,7 @@ same bar (key, window, start) published twice is a duplicate.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import orjson
 
 from streamer.dlq import Origin, read_dead_letter
 
-__all__ = ["Audit", "OutputRecord", "audit", "derived_identity", "primary_origin"]
+__all__ = ["Audit", "Ledger", "OutputRecord", "audit", "derived_identity", "primary_origin"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,16 @@ class Audit:
     duplicates: Counter[str] = field(default_factory=Counter)  # per output topic: records beyond the first
     records: Counter[str] = field(default_factory=Counter)  # per output topic: records read
     unknown_origins: int = 0  # primary outputs whose origin is not among the inputs
+    differing_repeats: int = 0  # a bar, anomaly or late record published again with other bytes
+    bars_missing: int | None = None  # against an uninterrupted run of the same inputs (None: not compared)
+    bars_extra: int | None = None
+    bars_differing: int | None = None
+
+    @property
+    def bars_equal(self) -> bool | None:
+        if self.bars_missing is None:
+            return None
+        return self.bars_missing == self.bars_extra == self.bars_differing == 0
 
     @property
     def duplicate_share(self) -> float:
@@ -81,7 +92,70 @@ class Audit:
             "duplicates": dict(sorted(self.duplicates.items())),
             "records": dict(sorted(self.records.items())),
             "unknown_origins": self.unknown_origins,
+            "differing_repeats": self.differing_repeats,
+            "bars_equal_to_uninterrupted_run": self.bars_equal,
+            "bars_missing": self.bars_missing,
+            "bars_extra": self.bars_extra,
+            "bars_differing": self.bars_differing,
         }
+
+
+class Ledger:
+    """What the audit keeps of each output record as it is read: its origin or its identity and a digest,
+    not the record, so a run of a million inputs is audited in bounded memory per record."""
+
+    def __init__(self, primary_topics: frozenset[str], dlq_topic: str) -> None:
+        self.primary_topics = primary_topics
+        self.dlq_topic = dlq_topic
+        self.records: Counter[str] = Counter()
+        self.per_topic_origin: Counter[tuple[str, Origin]] = Counter()
+        self.origins: set[Origin] = set()
+        self.derived: dict[tuple[str, tuple[Any, ...]], tuple[bytes, int]] = {}  # -> (first digest, copies)
+        self.differing_repeats = 0  # repeats of a derived record whose bytes differ from the first copy
+
+    def add(self, record: OutputRecord) -> Origin | None:
+        """Account for one record; returns the origin of a primary output."""
+        self.records[record.topic] += 1
+        if record.topic in self.primary_topics:
+            origin = primary_origin(record, self.dlq_topic)
+            if origin is not None:
+                self.per_topic_origin[(record.topic, origin)] += 1
+                self.origins.add(origin)
+            return origin
+        ident = (record.topic, derived_identity(record.value))
+        digest = hashlib.blake2b(record.value or b"", digest_size=12).digest()
+        seen = self.derived.get(ident)
+        if seen is None:
+            self.derived[ident] = (digest, 1)
+        else:
+            if seen[0] != digest:
+                self.differing_repeats += 1
+            self.derived[ident] = (seen[0], seen[1] + 1)
+        return None
+
+    def bars(self) -> dict[tuple[Any, ...], bytes]:
+        """Every distinct bar (topic and identity) with the digest of its first copy."""
+        return {ident: digest for ident, (digest, _) in self.derived.items() if ident[1][0] == "bar"}
+
+    def audit(self, inputs: Iterable[Origin]) -> Audit:
+        wanted = set(inputs)
+        result = Audit(inputs=len(wanted), records=Counter(self.records))
+        per_origin: Counter[Origin] = Counter()
+        for (_topic, origin), n in self.per_topic_origin.items():
+            if origin in wanted:
+                per_origin[origin] += n
+            else:
+                result.unknown_origins += n
+        result.lost = sorted(wanted - set(per_origin), key=lambda o: (o.topic, o.partition, o.offset))
+        result.published_twice = sum(1 for n in per_origin.values() if n > 1)
+        for (topic, _), n in self.per_topic_origin.items():
+            if n > 1:
+                result.duplicates[topic] += n - 1
+        for (topic, _), (_, copies) in self.derived.items():
+            if copies > 1:
+                result.duplicates[topic] += copies - 1
+        result.differing_repeats = self.differing_repeats
+        return result
 
 
 def audit(
@@ -92,26 +166,7 @@ def audit(
     dlq_topic: str,
 ) -> Audit:
     """Account for every input by its primary outputs, and count repeats of every output record."""
-    wanted = set(inputs)
-    result = Audit(inputs=len(wanted))
-    per_origin: Counter[Origin] = Counter()
-    per_topic_origin: Counter[tuple[str, Origin]] = Counter()
-    derived: Counter[tuple[str, tuple[Any, ...]]] = Counter()
+    ledger = Ledger(primary_topics, dlq_topic)
     for record in outputs:
-        result.records[record.topic] += 1
-        if record.topic in primary_topics:
-            origin = primary_origin(record, dlq_topic)
-            if origin is None or origin not in wanted:
-                result.unknown_origins += 1
-                continue
-            per_origin[origin] += 1
-            per_topic_origin[(record.topic, origin)] += 1
-        else:
-            derived[(record.topic, derived_identity(record.value))] += 1
-    result.lost = sorted(wanted - set(per_origin), key=lambda o: (o.topic, o.partition, o.offset))
-    result.published_twice = sum(1 for n in per_origin.values() if n > 1)
-    for counts in (per_topic_origin, derived):
-        for (topic, _), n in counts.items():
-            if n > 1:
-                result.duplicates[topic] += n - 1
-    return result
+        ledger.add(record)
+    return ledger.audit(inputs)

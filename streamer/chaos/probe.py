@@ -8,12 +8,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from streamer.chaos.audit import OutputRecord, primary_origin
+from streamer.chaos.audit import Ledger, OutputRecord
 
 __all__ = ["OutputTail", "committed_offsets"]
 
@@ -39,11 +40,10 @@ class OutputTail:
     ) -> None:
         self._bootstrap = bootstrap
         self._tps = [TopicPartition(t, p) for t in topics for p in range(partitions)]
-        self._primary = primary_topics
-        self._dlq = dlq_topic
-        self.records: list[OutputRecord] = []
-        self.primary_seen: set[tuple[str, int, int]] = set()
+        self.ledger = Ledger(primary_topics, dlq_topic)
+        self.read = 0
         self.processed_max: dict[tuple[str, int], int] = {}
+        self.first_after: dict[tuple[str, int], list[float]] = {}  # raw tp -> arrival times of its outputs
         self._arrival_s: list[float] = []  # monotonic time of each poll that returned records
         self._arrival_n: list[int] = []  # records read so far at that time
         self._task: asyncio.Task[None] | None = None
@@ -54,6 +54,7 @@ class OutputTail:
             bootstrap_servers=self._bootstrap,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            isolation_level="read_committed",  # what a consumer of exactly-once outputs reads
             max_partition_fetch_bytes=8 * 1024 * 1024,
             fetch_max_bytes=32 * 1024 * 1024,
         )
@@ -73,19 +74,33 @@ class OutputTail:
                 continue
             if not batch:
                 continue
+            now = time.monotonic()
             for records in batch.values():
                 for rec in records:
-                    out = OutputRecord(rec.topic, rec.value, tuple(rec.headers or ()))
-                    self.records.append(out)
-                    if rec.topic in self._primary:
-                        origin = primary_origin(out, self._dlq)
-                        if origin is not None:
-                            self.primary_seen.add((origin.topic, origin.partition, origin.offset))
-                            tp = (origin.topic, origin.partition)
-                            if origin.offset > self.processed_max.get(tp, -1):
-                                self.processed_max[tp] = origin.offset
-            self._arrival_s.append(time.monotonic())
-            self._arrival_n.append(len(self.records))
+                    self.read += 1
+                    origin = self.ledger.add(OutputRecord(rec.topic, rec.value, tuple(rec.headers or ())))
+                    if origin is not None:
+                        tp = (origin.topic, origin.partition)
+                        if origin.offset > self.processed_max.get(tp, -1):
+                            self.processed_max[tp] = origin.offset
+                        arrivals = self.first_after.setdefault(tp, [])
+                        if not arrivals or arrivals[-1] != now:
+                            arrivals.append(now)
+            self._arrival_s.append(now)
+            self._arrival_n.append(self.read)
+
+    @property
+    def primary_seen(self) -> set[Any]:
+        return self.ledger.origins
+
+    def partition_resumed_after(self, t: float) -> dict[tuple[str, int], float]:
+        """Per raw partition, the first time after ``t`` that one of its primary outputs arrived."""
+        out: dict[tuple[str, int], float] = {}
+        for tp, arrivals in self.first_after.items():
+            i = bisect.bisect_right(arrivals, t)
+            if i < len(arrivals):
+                out[tp] = arrivals[i]
+        return out
 
     def first_output_after(self, t: float, after_count: int) -> float | None:
         """Monotonic time of the first poll after ``t`` that read beyond ``after_count`` records."""
@@ -102,10 +117,16 @@ class OutputTail:
         return int(sum(ends.values()))
 
     async def caught_up(self, timeout_s: float = 60.0) -> None:
-        """Wait until every record written so far has been read."""
-        want = await self.end_total()
+        """Wait until the reader's position reached every partition's end as it is now (positions, not
+        record counts: aborted transactions' records and transaction markers are never delivered)."""
+        assert self._consumer is not None
+        consumer = self._consumer
+        ends = await consumer.end_offsets(self._tps)
         deadline = time.monotonic() + timeout_s
-        while len(self.records) < want and time.monotonic() < deadline:  # noqa: ASYNC110 - polls a count
+        while time.monotonic() < deadline:
+            positions = [await consumer.position(tp) for tp in self._tps]
+            if all(position >= ends[tp] for tp, position in zip(self._tps, positions, strict=True)):
+                return
             await asyncio.sleep(0.1)
 
     async def stop(self) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import tempfile
 import time
 import uuid
@@ -30,8 +31,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from streamer.admin import create_topics
 from streamer.broker import LocalBroker
 from streamer.broker.cluster import LocalCluster
-from streamer.chaos.audit import Audit, audit
+from streamer.chaos.audit import Audit
 from streamer.chaos.probe import OutputTail, committed_offsets
+from streamer.chaos.reference import reference_bars
 from streamer.chaos.workers import WorkerProcess
 from streamer.dlq import Origin
 from streamer.errors import BrokerError
@@ -40,7 +42,7 @@ from streamer.feeds.simulate import generate, market_series
 from streamer.settings import load_settings
 from streamer.topics import Kind, TopicNames
 
-__all__ = ["ChaosConfig", "ChaosReport", "Step", "run_chaos"]
+__all__ = ["ChaosConfig", "ChaosReport", "Step", "random_steps", "run_chaos"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,19 @@ class Step:
             raise ValueError(f"unknown chaos action {self.action!r}; one of {', '.join(ACTIONS)}")
         if not 0.0 <= self.at < 1.0:
             raise ValueError("a step's 'at' is a share of the inputs, in [0, 1)")
+
+
+def random_steps(kills: int, broker_kills: int, workers: int, brokers: int, seed: int) -> tuple[Step, ...]:
+    """SIGKILLs of random workers, and of random broker nodes (restarted), at random moments of the run."""
+    rng = random.Random(seed)
+    steps = [
+        Step(round(rng.uniform(0.1, 0.9), 3), "kill_worker", rng.randrange(workers)) for _ in range(kills)
+    ]
+    steps += [
+        Step(round(rng.uniform(0.2, 0.8), 3), "kill_broker", rng.randrange(brokers))
+        for _ in range(broker_kills)
+    ]
+    return tuple(sorted(steps, key=lambda s: s.at))
 
 
 ISSUE_SEQUENCE = (
@@ -83,6 +98,7 @@ class ChaosConfig:
     worker_env: tuple[tuple[str, str], ...] = ()
     sample_s: float = 2.0
     settle_s: float = 5.0  # after the last input is published, wait this long for stray repeats
+    compare_bars: bool = False  # compare the bars with an uninterrupted run's (computed in this process)
     timeout_s: float = 900.0
     seed: int = 1
     bootstrap: str | None = None  # an existing broker (then no broker steps); None starts one
@@ -94,6 +110,9 @@ class StepOutcome:
     at_s: float  # seconds since the workers started
     restarted_s: float = 0.0  # how long the step itself took (a broker restart takes a while)
     first_output_s: float | None = None  # from the step to the next output
+    at_monotonic: float = 0.0
+    processed_max: dict[tuple[str, int], int] = field(default_factory=dict)  # at the step
+    all_partitions_resumed_s: float | None = None  # until every partition with inputs left published again
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -103,6 +122,9 @@ class StepOutcome:
             "at_s": round(self.at_s, 2),
             "restarted_s": round(self.restarted_s, 2),
             "first_output_after_s": None if self.first_output_s is None else round(self.first_output_s, 2),
+            "all_partitions_resumed_s": (
+                None if self.all_partitions_resumed_s is None else round(self.all_partitions_resumed_s, 2)
+            ),
         }
 
 
@@ -267,6 +289,7 @@ async def _run(config: ChaosConfig, bootstrap: str, brokers: _Brokers | None, ro
     messages = _inputs(config)
     preload = int(len(messages) * config.preload)
     origins = await _produce(bootstrap, topics, messages[:preload])
+    sent_origins = origins  # the feeder appends the rest
     primary = frozenset([*(topics.enriched(k) for k in Kind), topics.dlq])
     outputs = [*primary, topics.bars(Kind.PRICES), topics.bars(Kind.LOAD), topics.anomalies, topics.late]
     tail = OutputTail(bootstrap, outputs, config.partitions, primary_topics=primary, dlq_topic=topics.dlq)
@@ -309,8 +332,32 @@ async def _run(config: ChaosConfig, bootstrap: str, brokers: _Brokers | None, ro
             await asyncio.to_thread(worker.terminate)
         await tail.stop()
         await admin.close()
-    report.audit = audit(origins, tail.records, primary_topics=primary, dlq_topic=topics.dlq)
+    report.audit = tail.ledger.audit(origins)
+    _time_restarts(report, tail, origins)
+    if config.compare_bars:
+        expected = await asyncio.to_thread(
+            reference_bars, settings, list(zip(sent_origins, messages, strict=True))
+        )
+        got = tail.ledger.bars()
+        report.audit.bars_missing = len(set(expected) - set(got))
+        report.audit.bars_extra = len(set(got) - set(expected))
+        report.audit.bars_differing = sum(
+            1 for ident, digest in got.items() if expected.get(ident, digest) != digest
+        )
     return report
+
+
+def _time_restarts(report: ChaosReport, tail: OutputTail, origins: Sequence[Origin]) -> None:
+    """Per step, the time until every raw partition that still had inputs to publish published again."""
+    last_input: dict[tuple[str, int], int] = {}
+    for origin in origins:
+        tp = (origin.topic, origin.partition)
+        last_input[tp] = max(origin.offset, last_input.get(tp, -1))
+    for outcome in report.steps:
+        pending = [tp for tp, last in last_input.items() if outcome.processed_max.get(tp, -1) < last]
+        resumed = tail.partition_resumed_after(outcome.at_monotonic)
+        waits = [resumed[tp] - outcome.at_monotonic for tp in pending if tp in resumed]
+        outcome.all_partitions_resumed_s = max(waits) if waits else None
 
 
 async def _wait_all_published(
@@ -368,7 +415,7 @@ async def _apply(
     """Apply ``step``; time from it to the next output that only the restarted part can have written."""
     log.warning("chaos: %s %d", step.action, step.target)
     at = time.monotonic()
-    outcome = StepOutcome(step, at - started)
+    outcome = StepOutcome(step, at - started, at_monotonic=at, processed_max=dict(tail.processed_max))
     report.steps.append(outcome)
     if step.action == "kill_worker":
         worker = workers[step.target % len(workers)]

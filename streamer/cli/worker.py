@@ -94,6 +94,13 @@ __all__ = ["worker"]
     help="Group heartbeats; at most a third of the session timeout [default 3000].",
 )
 @option(
+    "--processing-guarantee",
+    type=click.Choice(["at_least_once", "exactly_once"]),
+    help="at_least_once: a crash re-publishes at most the batch in flight; exactly_once: each batch's "
+    "outputs, state and offsets in one Kafka transaction per partition, read them read_committed "
+    "[default at_least_once].",
+)
+@option(
     "--commit-interval-ms",
     type=click.IntRange(100),
     help="How often processed offsets are committed; bounds what a crash re-publishes [default 1000].",
@@ -129,10 +136,18 @@ __all__ = ["worker"]
     show_default=True,
     help="Log level of the worker.",
 )
-def worker(loglevel: str, security: dict[str, Any], **values: Any) -> None:
+@option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per line (time, level, logger, pid, message, and topic/partition/offset on "
+    "per-record warnings), for log collectors.",
+)
+def worker(loglevel: str, log_format: str, security: dict[str, Any], **values: Any) -> None:
     """Consume raw.*, publish enriched.* and dlq until stopped (SIGTERM/SIGINT stop it cleanly)."""
     settings = settings_from(**security, **values)
     from streamer.runner import run_worker
 
     logging.getLogger("streamer").setLevel(loglevel.upper())
-    run_worker(settings, loglevel=loglevel)
+    run_worker(settings, loglevel=loglevel, log_format=log_format)

@@ -1,4 +1,4 @@
-"""The anomaly record (DESIGN.md §3) and the protocol every detector follows.
+"""The anomaly record and the protocol every detector follows.
 
 Detectors are plain objects with state per series key. ``observe`` is called for each accepted event in
 event-time order per key; ``tick`` is the timer call for detectors that react to the absence of events.

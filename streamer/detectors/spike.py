@@ -194,3 +194,8 @@ class SpikeDetector:
 
     def forget(self, key: str) -> None:
         self._state.pop(key, None)
+
+    def window(self, key: str) -> list[float]:
+        """The values ``key`` is judged against, oldest first."""
+        history = self._state.get(key)
+        return [] if history is None else list(history.fifo)

@@ -1,4 +1,4 @@
-"""Message contracts of the raw topics (DESIGN.md §3): field lists and a published JSON Schema.
+"""Message contracts of the raw topics: field lists and a published JSON Schema.
 
 The field lists drive the hand-written validator in :mod:`streamer.validation`. The JSON Schema
 (draft 2020-12) is for consumers and producers; the validator never calls a schema library.

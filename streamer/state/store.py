@@ -26,7 +26,7 @@ import orjson
 
 from streamer.state.keys import pane_key, pane_prefix, pane_start, parse_pane_key, series_pane_prefix
 from streamer.topics import Kind
-from streamer.windows.panes import Pane
+from streamer.windows.panes import Pane, PaneGroup
 
 __all__ = ["Backend", "Change", "MemoryBackend", "SeriesLike", "StateStore"]
 
@@ -99,7 +99,7 @@ class _PaneView:
     def pane(self, key: str, start_ms: int) -> Pane | None:
         return self._store.series_panes(self._partition, self._kind, key).get(start_ms)
 
-    def panes_of(self, key: str) -> dict[int, Pane]:
+    def panes_of(self, key: str) -> PaneGroup:
         return self._store.series_panes(self._partition, self._kind, key)
 
     def put_pane(self, key: str, pane: Pane) -> None:
@@ -130,7 +130,7 @@ class StateStore:
         self.pane_capacity = pane_capacity
         self._series: dict[tuple[int, Kind, str], SeriesLike] = {}
         # Per series, every stored pane (a complete set: a start that is missing has no pane).
-        self._pane_groups: dict[tuple[int, Kind, str], dict[int, Pane]] = {}
+        self._pane_groups: dict[tuple[int, Kind, str], PaneGroup] = {}
         self._pane_count = 0
         self._dirty: dict[int, _Dirty] = {}
         self.reads = 0  # backend reads (cache misses)
@@ -181,23 +181,23 @@ class StateStore:
     def panes(self, partition: int, kind: Kind) -> _PaneView:
         return _PaneView(self, partition, kind)
 
-    def series_panes(self, partition: int, kind: Kind, key: str) -> dict[int, Pane]:
+    def series_panes(self, partition: int, kind: Kind, key: str) -> PaneGroup:
         """Every pane of a series by start: from the cache, else one prefix scan of the backend."""
         ident = (partition, kind, key)
-        group = self._pane_groups.pop(ident, None)
+        group = self._pane_groups.get(ident)
         if group is None:
             self.reads += 1
             prefix = series_pane_prefix(kind, key)
-            group = {
-                pane_start(entry_key): Pane.from_list(orjson.loads(value))
+            group = PaneGroup(
+                (pane_start(entry_key), Pane.from_list(orjson.loads(value)))
                 for entry_key, value in self._backend_for(partition).scan(prefix, prefix + b"\xff")
-            }
+            )
             dirty = self._dirty.get(partition)
             if dirty is not None:  # deletions of this batch that the backend does not know yet
                 for start_ms in dirty.deleted_panes.get((kind, key), ()):
                     group.pop(start_ms, None)
             self._pane_count += len(group)
-        self._pane_groups[ident] = group  # most recently used last
+            self._pane_groups[ident] = group  # evicted oldest loaded first
         return group
 
     def pane(self, partition: int, kind: Kind, key: str, start_ms: int) -> Pane | None:
@@ -212,7 +212,7 @@ class StateStore:
 
     def delete_pane(self, partition: int, kind: Kind, key: str, start_ms: int) -> None:
         group = self._pane_groups.get((partition, kind, key))
-        if group is not None and group.pop(start_ms, None) is not None:
+        if group is not None and group.drop(start_ms):
             self._pane_count -= 1
         dirty = self._dirty_of(partition)
         dirty.panes[(kind, key, start_ms)] = None
@@ -243,7 +243,7 @@ class StateStore:
         return changes
 
     def evict(self) -> int:
-        """Trim the caches to their capacities, least recently used (series) or oldest (panes) first. Only
+        """Trim the caches to their capacities: least recently used series, first loaded panes. Only
         entries without pending changes go. Returns how many entries left."""
         gone = 0
         excess = len(self._series) - self.series_capacity

@@ -1,4 +1,4 @@
-"""Event-time windows: pure assignment, panes and bars, and the per-partition tracker (DESIGN.md §3)."""
+"""Event-time windows: pure assignment, panes and bars, and the per-partition tracker."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The bar record of the contract (DESIGN.md §3) and the time rendering it needs.
+"""The bar record of the contract and the time rendering it needs.
 
 ``window_start``/``window_end`` are rendered in the UTC offset of the series' own ``interval_start`` (of the
 earliest pane of the window), or UTC when that was unknown. Thousands of series share the same window

@@ -21,13 +21,24 @@ counted value per interval start (repeats and revisions never reach the windows)
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import attrgetter
 from typing import Any
 
-__all__ = ["Bar", "Pane", "WindowStats", "add_exact", "combine", "pane_ms_for", "window_stats"]
+__all__ = [
+    "Bar",
+    "Pane",
+    "PaneGroup",
+    "RecentPanes",
+    "WindowStats",
+    "add_exact",
+    "combine",
+    "pane_ms_for",
+    "window_stats",
+]
 
 
 def add_exact(partials: list[float], x: float) -> None:
@@ -235,3 +246,97 @@ def window_stats(window: str, start_ms: int, end_ms: int, panes: Sequence[Pane])
     return WindowStats(
         window, start_ms, end_ms, count, total / count, min(map(_low, panes)), max(map(_high, panes))
     )
+
+
+class RecentPanes:
+    """Count, sum, low and high of a series' last ``slots`` panes, in contiguous arrays.
+
+    The running statistics of the current windows (the enriched record's context) are read for every event;
+    gathered from a series' pane objects, scattered over the heap since they were made minutes apart, they
+    cost a cache miss per field per pane. These arrays keep the same numbers side by side, set from the
+    pane after each change. Panes older than the first slot are not covered (see :meth:`stats`).
+    """
+
+    __slots__ = ("base", "counts", "highs", "lows", "pane_ms", "slots", "totals")
+
+    def __init__(self, pane_ms: int, slots: int) -> None:
+        self.pane_ms = pane_ms
+        self.slots = slots
+        self.base: int | None = None  # start of slot 0
+        self.counts = array("q", bytes(8 * slots))
+        self.totals = array("d", bytes(8 * slots))
+        self.lows = array("d", [math.inf]) * slots
+        self.highs = array("d", [-math.inf]) * slots
+
+    def _clear(self, first: int, last: int) -> None:
+        for i in range(first, last):
+            self.counts[i], self.totals[i], self.lows[i], self.highs[i] = 0, 0.0, math.inf, -math.inf
+
+    def put(self, pane: Pane) -> None:
+        """Set the slot of ``pane`` from it, sliding the slots forward for a newer pane."""
+        if self.base is None:
+            self.base = pane.start_ms - (self.slots - 1) * self.pane_ms
+        index = (pane.start_ms - self.base) // self.pane_ms
+        if index < 0:
+            return  # older than the slots: statistics that need it are computed from the panes
+        if index >= self.slots:
+            shift = index - self.slots + 1
+            if shift >= self.slots:
+                self._clear(0, self.slots)
+            else:
+                keep = self.slots - shift
+                self.counts[:keep] = self.counts[shift:]
+                for column in (self.totals, self.lows, self.highs):
+                    column[:keep] = column[shift:]
+                self._clear(self.slots - shift, self.slots)
+            self.base += shift * self.pane_ms
+            index = self.slots - 1
+        self.counts[index] = pane.count
+        self.totals[index] = pane.sums[0] if len(pane.sums) == 1 else sum(pane.sums)
+        self.lows[index] = pane.low
+        self.highs[index] = pane.high
+
+    def forget(self, start_ms: int) -> None:
+        """Empty the slot of a deleted pane."""
+        if self.base is not None:
+            index = (start_ms - self.base) // self.pane_ms
+            if 0 <= index < self.slots:
+                self._clear(index, index + 1)
+
+    def stats(self, window: str, start_ms: int, end_ms: int) -> WindowStats | bool | None:
+        """The window's statistics; None if it has no data; False if it reaches before the first slot."""
+        if self.base is None or start_ms < self.base:
+            return False
+        first = (start_ms - self.base) // self.pane_ms
+        last = min(self.slots, (end_ms - self.base) // self.pane_ms)
+        count = sum(self.counts[first:last])
+        if not count:
+            return None
+        total = sum(self.totals[first:last])
+        return WindowStats(
+            window,
+            start_ms,
+            end_ms,
+            count,
+            total / count,
+            min(self.lows[first:last]),
+            max(self.highs[first:last]),
+        )
+
+
+class PaneGroup(dict[int, Pane]):
+    """Every stored pane of one series by start, and their :class:`RecentPanes` once built."""
+
+    __slots__ = ("recent",)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.recent: RecentPanes | None = None
+
+    def drop(self, start_ms: int) -> bool:
+        """Delete the pane at ``start_ms``; whether there was one."""
+        if self.pop(start_ms, None) is None:
+            return False
+        if self.recent is not None:
+            self.recent.forget(start_ms)
+        return True

@@ -25,7 +25,16 @@ from typing import Any, Protocol
 from streamer.topics import Kind
 from streamer.windows.aggregates import bar_record, utc_offset_min
 from streamer.windows.assign import WindowSpec
-from streamer.windows.panes import Bar, Pane, WindowStats, combine, pane_ms_for, window_stats
+from streamer.windows.panes import (
+    Bar,
+    Pane,
+    PaneGroup,
+    RecentPanes,
+    WindowStats,
+    combine,
+    pane_ms_for,
+    window_stats,
+)
 
 __all__ = ["AddResult", "ClosedBar", "LateWindow", "MemoryPaneStore", "PaneStore", "WindowTracker"]
 
@@ -56,7 +65,7 @@ class MemoryPaneStore:
     """Panes in a dict: for tests and for in-process computations over a file."""
 
     def __init__(self) -> None:
-        self.series: dict[str, dict[int, Pane]] = {}
+        self.series: dict[str, PaneGroup] = {}
 
     @property
     def panes(self) -> dict[tuple[str, int], Pane]:
@@ -67,15 +76,21 @@ class MemoryPaneStore:
         return None if group is None else group.get(start_ms)
 
     def panes_of(self, key: str) -> Mapping[int, Pane]:
-        return self.series.get(key, {})
+        group = self.series.get(key)
+        if group is None:
+            group = self.series[key] = PaneGroup()
+        return group
 
     def put_pane(self, key: str, pane: Pane) -> None:
-        self.series.setdefault(key, {})[pane.start_ms] = pane
+        group = self.series.get(key)
+        if group is None:
+            group = self.series[key] = PaneGroup()
+        group[pane.start_ms] = pane
 
     def delete_pane(self, key: str, start_ms: int) -> None:
         group = self.series.get(key)
         if group is not None:
-            group.pop(start_ms, None)
+            group.drop(start_ms)
             if not group:
                 del self.series[key]
 
@@ -145,6 +160,7 @@ class WindowTracker:
         self.specs = tuple(specs)
         self.grace_ms = grace_ms
         self.pane_ms = pane_ms_for([n for s in self.specs for n in (s.size_ms, s.step_ms)])
+        self._recent_slots = max((s.size_ms // self.pane_ms for s in self.specs), default=1) + 1
         self.store: PaneStore = store if store is not None else MemoryPaneStore()
         self.watermark_ms = watermark_ms
         self.late_count = 0
@@ -212,12 +228,16 @@ class WindowTracker:
                     if deadline is None or end < deadline:
                         deadline = end
         if accepted:
-            pane = self.store.pane(key, pane_start)
+            group = self.store.panes_of(key)
+            pane = group.get(pane_start)
             if pane is None:
                 pane = Pane(pane_start, utc_offset_min(fields) if fields else 0)
                 self._index.setdefault(pane_start, []).append(key)
             if pane.add(event_ms, interval_ms, value, pane_start + self.pane_ms, offset):
                 self.store.put_pane(key, pane)
+                recent = getattr(group, "recent", None)
+                if recent is not None:
+                    recent.put(pane)
             assert deadline is not None
             deadline += self.grace_ms
             if self._next_deadline is None or deadline < self._next_deadline:
@@ -267,13 +287,19 @@ class WindowTracker:
                     if (upper is None or end <= upper) and (lower is None or end > lower):
                         closing.add((end, i, start))
         pane_ms = self.pane_ms
+        panes_of = self.store.panes_of
         for end, i, start in sorted(closing):
             spec = self.specs[i]
             starts = range(start, end, pane_ms)
+            if len(starts) == 1:  # the window is one pane
+                for key in sorted(self._index.get(start, ())):
+                    pane = panes_of(key).get(start)
+                    if pane is not None:
+                        self._ready.append(ClosedBar(key, combine(spec.name, start, end, (pane,))))
+                continue
             keys = dict.fromkeys(chain.from_iterable(self._index.get(p, ()) for p in starts))
             for key in sorted(keys):
-                group = self.store.panes_of(key)
-                panes = [group[p] for p in starts if p in group]
+                panes = list(filter(None, map(panes_of(key).get, starts)))
                 if panes:
                     self._ready.append(ClosedBar(key, combine(spec.name, start, end, panes)))
         if watermark_ms is not None:
@@ -325,12 +351,27 @@ class WindowTracker:
                     targets.append((spec.name, start, end))
                     break
         group = self.store.panes_of(key)
+        recent = self._recent(group)
         out = []
         for name, start, end in targets:
-            panes = [group[s] for s in range(start, end, self.pane_ms) if s in group]
-            if panes:
-                out.append(window_stats(name, start, end, panes))
+            stats = False if recent is None else recent.stats(name, start, end)
+            if stats is False:  # reaches before the recent panes: from the panes themselves
+                panes = list(filter(None, map(group.get, range(start, end, self.pane_ms))))
+                stats = window_stats(name, start, end, panes) if panes else None
+            if stats is not None:
+                assert isinstance(stats, WindowStats)
+                out.append(stats)
         return out
+
+    def _recent(self, group: Mapping[int, Pane]) -> RecentPanes | None:
+        """The group's :class:`RecentPanes`, built from its panes the first time."""
+        if not isinstance(group, PaneGroup):
+            return None
+        if group.recent is None:
+            recent = group.recent = RecentPanes(self.pane_ms, self._recent_slots)
+            for start in sorted(group):
+                recent.put(group[start])
+        return group.recent
 
     # -- introspection --------------------------------------------------------------------------------
     def open_pane_count(self) -> int:

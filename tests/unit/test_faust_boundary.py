@@ -36,7 +36,7 @@ async def test_aiokafka_has_the_consumer_attributes_the_boundary_sets_and_reads(
     consumer = AIOKafkaConsumer(group_id="g", group_instance_id="i", bootstrap_servers="127.0.0.1:1")
     for name in AIOKAFKA_CONSUMER_ATTRS:
         assert hasattr(consumer, name), name
-    assert consumer._isolation_level == "read_uncommitted"
-    assert consumer._group_instance_id == "i"
+    assert consumer._isolation_level == "read_uncommitted"  # noqa: SLF001
+    assert consumer._group_instance_id == "i"  # noqa: SLF001
     for name in AIOKAFKA_COORDINATOR_ATTRS:
         assert name in dir(GroupCoordinator) or name in GroupCoordinator.__init__.__code__.co_names, name

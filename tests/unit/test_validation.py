@@ -88,7 +88,7 @@ def nyiso_records() -> list[dict[str, Any]]:
 
 
 def price(**changes: Any) -> dict[str, Any]:
-    """The DESIGN.md example price message, with changes (a value of ... deletes the field)."""
+    """The contract's example price message, with changes (a value of ... deletes the field)."""
     record: dict[str, Any] = {
         "market": "PJM",
         "node": "WESTERN HUB",

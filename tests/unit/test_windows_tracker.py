@@ -299,3 +299,29 @@ def test_running_stats_of_the_current_windows(sa1_month: list[AemoRow]) -> None:
     trailing = stats["1h/5m"]  # the hopping window of the last value that closes first: the trailing hour
     assert trailing.end_ms == rows[-1].event_ms + 300_000
     assert trailing.count == 2 and trailing.mean == pytest.approx((rows[2].price + rows[3].price) / 2)
+
+
+def test_running_stats_from_the_recent_slots_equal_stats_gathered_from_the_panes(
+    sa1_month: list[AemoRow],
+) -> None:
+    """current_stats reads contiguous slots kept beside the panes; they must agree with the panes."""
+    rng = random.Random(7)
+    rows = sa1_month[:600]
+    order = sorted(range(len(rows)), key=lambda i: i + rng.uniform(-3, 3))  # out of order, within grace
+    tracker = WindowTracker(SPECS, GRACE_MS)
+    for n, i in enumerate(order):
+        row = rows[i]
+        tracker.add(KEY, row.event_ms, AEMO_INTERVAL_MS, row.price, _fields(row), offset=i)
+        if n % 50 == 0:
+            tracker.close_ready()
+            tracker.prune(tracker.watermark_ms)  # deletes old panes under the slots
+        got = tracker.current_stats(KEY, row.event_ms)
+        group = dict(tracker.store.panes_of(KEY))
+        assert isinstance(tracker.store, MemoryPaneStore)
+        tracker.store.series[KEY].recent = None  # next call rebuilds the slots from the panes
+        rebuilt = tracker.current_stats(KEY, row.event_ms)
+        assert got == rebuilt
+        for stats in got:
+            panes = [p for start, p in group.items() if stats.start_ms <= start < stats.end_ms]
+            assert stats.count == sum(p.count for p in panes)
+            assert stats.min == min(p.low for p in panes) and stats.max == max(p.high for p in panes)

@@ -43,7 +43,7 @@ def test_every_row_is_emitted_in_event_time_order(ekpc: Ekpc) -> None:
 
 
 def test_hour_ending_stamp_becomes_interval_start(ekpc: Ekpc) -> None:
-    # "31-12-2013 01:00,1861" is the hour 00:00-01:00 EST (the DESIGN.md example).
+    # "31-12-2013 01:00,1861" is the hour 00:00-01:00 EST (the contract's example).
     rows, _, _ = ekpc
     assert ("2013-12-31T00:00:00-05:00", 1861.0) in _by_start(rows, "2013-12-31T00")
 

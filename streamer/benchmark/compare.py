@@ -1,0 +1,163 @@
+"""The comparison: every variant on the same broker and the same messages, one after another.
+
+For each variant, on fresh topics:
+
+1. start its processes (streamer workers: wait until each answers ``/readyz``, so two workers do not
+   rebalance mid-run);
+2. produce the backlog of ``messages`` as fast as the broker takes it;
+3. throughput: sample its outputs and CPU until it wrote one primary output per input. The steady window runs
+   from the first output seen once the backlog is in Kafka to the last (:func:`~.stats.steady_window`);
+4. latency: feed ``latency_messages`` more at half the steady rate, each stamped with its send time, and
+   measure every output's append time minus that stamp (:mod:`~.latency`);
+5. read the processes' peak RSS, stop them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from streamer.admin import create_topics
+from streamer.benchmark.latency import measure_latency
+from streamer.benchmark.loader import load_backlog
+from streamer.benchmark.processes import Child, cpu_seconds, status_kib
+from streamer.benchmark.stats import steady_window
+from streamer.benchmark.variants import Variant
+from streamer.benchmark.watch import OutputWatcher
+from streamer.benchmark.workload import Workload
+from streamer.errors import BenchmarkError, StreamerError
+from streamer.feeds.base import RawMessage
+from streamer.settings import Settings
+
+__all__ = ["run_compare", "run_variant"]
+
+log = logging.getLogger(__name__)
+
+_READY_TIMEOUT_S = 180.0
+
+
+def _alive(children: Sequence[Child]) -> str | None:
+    for child in children:
+        if not child.alive:
+            return child.exit_reason()
+    return None
+
+
+def _pids(children: Sequence[Child]) -> list[int]:
+    return [pid for child in children for pid in child.pids()]
+
+
+async def run_variant(
+    variant: Variant,
+    base: Settings,
+    backlog: Sequence[RawMessage],
+    latency_pool: Sequence[RawMessage],
+    *,
+    run_id: str,
+    work: Path,
+    latency_s: float,
+    timeout_s: float,
+    broker_pid: int | None = None,
+) -> dict[str, Any]:
+    """One variant, start to stop; its row of the report."""
+    prefix = f"bench-{run_id}.{variant.name}."
+    settings = replace(base, topic_prefix=prefix, app_id=f"{prefix}app")
+    await create_topics(settings, variant.topic_plan(settings))
+    outputs = variant.output_topics(settings)
+    children = variant.children(settings, work)
+    broker = [broker_pid] if broker_pid else []
+    started = time.monotonic()
+    for child in children:
+        child.start()
+    try:
+        await variant.wait_ready(children, _READY_TIMEOUT_S)
+        ready_s = time.monotonic() - started
+        async with OutputWatcher(settings, outputs, settings.partitions, lambda: _pids(children)) as watcher:
+            await watcher.sample()
+            count, load_s = await load_backlog(settings, backlog)
+            produced_at = time.monotonic()
+            broker_before = cpu_seconds(broker)
+            await watcher.until(count, timeout_s, lambda: _alive(children))
+            broker_cpu_s = cpu_seconds(broker) - broker_before
+            window = steady_window(watcher.samples, count, produced_at)
+        rate = window.events_per_s
+        latency: dict[str, Any] | None = None
+        if rate is not None and latency_pool:
+            half = rate / 2
+            n = max(1, min(len(latency_pool), int(half * latency_s)))
+            result = await measure_latency(settings, outputs, latency_pool[:n], half, timeout_s)
+            latency = result.as_dict()
+        pids = _pids(children)
+        peak_kib = status_kib(pids, "VmHWM")
+        stopped = _alive(children)
+        if stopped is not None:
+            raise BenchmarkError(stopped)
+    finally:
+        for child in children:
+            child.kill()
+    return {
+        "variant": variant.name,
+        "processes": len(children),
+        "events": count,
+        "events_per_s": None if rate is None else round(rate),
+        "cpu_us_per_event": _round(window.cpu_us_per_event),
+        "cpu_cores": _round(window.cpu_cores, 2),
+        "peak_rss_mib": round(peak_kib / 1024, 1),
+        "latency": latency,
+        "steady_s": round(window.seconds, 3),
+        "steady_events": window.events,
+        "ready_s": round(ready_s, 2),
+        "backlog_load_s": round(load_s, 3),
+        # The broker's CPU from the end of the backlog's production to the last output, per event.
+        "broker_cpu_us_per_event": _round(broker_cpu_s * 1e6 / window.events)
+        if broker and window.events
+        else None,
+    }
+
+
+def _round(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+async def run_compare(
+    base: Settings,
+    workload: Workload,
+    variants: Sequence[Variant],
+    *,
+    messages: int,
+    latency_s: float,
+    timeout_s: float,
+    work: Path,
+    run_id: str,
+    broker_pid: int | None = None,
+) -> dict[str, Any]:
+    """Every variant in turn; a failed variant gets its error in its row and the others still run."""
+    every = list(workload.messages(2 * messages))  # one feed: the backlog, then the latency phase's inputs
+    backlog, pool = every[:messages], every[messages:]
+    rows: list[dict[str, Any]] = []
+    for v in variants:
+        log.warning("bench: %s ...", v.name)
+        try:
+            row = await run_variant(
+                v,
+                base,
+                backlog,
+                pool,
+                run_id=run_id,
+                work=work,
+                latency_s=latency_s,
+                timeout_s=timeout_s,
+                broker_pid=broker_pid,
+            )
+        except (StreamerError, ValueError) as exc:
+            row = {"variant": v.name, "error": str(exc)}
+        rows.append(row)
+    return {
+        "workload": {**workload.describe(), "messages": messages},
+        "latency_s": latency_s,
+        "variants": rows,
+    }

@@ -1,0 +1,280 @@
+"""The results file, the issue's targets, and the text and Markdown renderings of a run. Pure, no I/O except
+:func:`load` and :func:`save`.
+
+One file per day, ``bench/results/<date>.json``: each measurement (``compare``, ``memory``, ``restore``,
+``soak``) is a section of it, and running a measurement again replaces its section. The README's table is
+:func:`markdown` of that file (``streamer bench --report FILE --markdown``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+__all__ = ["MEASUREMENTS", "Target", "load", "markdown", "merge", "ratios", "save", "targets", "text"]
+
+MEASUREMENTS = ("compare", "memory", "restore", "soak")
+
+
+def load(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    data: dict[str, Any] = orjson.loads(path.read_bytes())
+    return data
+
+
+def save(path: Path, results: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+
+
+def merge(
+    results: Mapping[str, Any], measurement: str, section: Mapping[str, Any], when: dt.datetime
+) -> dict:
+    """``results`` with ``section`` as its ``measurement`` (replacing an earlier one of the same day)."""
+    if measurement not in MEASUREMENTS:
+        raise ValueError(f"unknown measurement {measurement!r}")
+    out = dict(results)
+    out["date"] = when.date().isoformat()
+    out[measurement] = {**section, "measured_at": when.isoformat(timespec="seconds")}
+    return out
+
+
+def _rows(results: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    compare = results.get("compare") or {}
+    return {row["variant"]: row for row in compare.get("variants", [])}
+
+
+def _rate(rows: Mapping[str, Mapping[str, Any]], name: str) -> float | None:
+    row = rows.get(name)
+    value = None if row is None else row.get("events_per_s")
+    return float(value) if value else None
+
+
+def ratios(results: Mapping[str, Any]) -> dict[str, float | None]:
+    """streamer-1 against each peer, and two workers against one."""
+    rows = _rows(results)
+    one = _rate(rows, "streamer-1")
+
+    def over(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 3) if a is not None and b else None
+
+    return {
+        "streamer-1 / quix": over(one, _rate(rows, "quix")),
+        "streamer-1 / passthrough": over(one, _rate(rows, "passthrough")),
+        "streamer-1 / faust-naive": over(one, _rate(rows, "faust-naive")),
+        "streamer-2 / streamer-1": over(_rate(rows, "streamer-2"), one),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    name: str
+    goal: str
+    value: float | None
+    unit: str
+    check: Callable[[float], bool]
+
+    @property
+    def met(self) -> bool | None:
+        return None if self.value is None else self.check(self.value)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.name,
+            "goal": self.goal,
+            "value": self.value,
+            "unit": self.unit,
+            "met": self.met,
+        }
+
+
+def _get(section: Mapping[str, Any] | None, *path: str) -> Any:
+    value: Any = section
+    for name in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(name)
+    return value
+
+
+def targets(results: Mapping[str, Any]) -> list[Target]:
+    """The issue's targets, each with the value this run measured (None: not measured)."""
+    rows = _rows(results)
+    r = ratios(results)
+    streamer = rows.get("streamer-1", {})
+    memory, soak, restore = results.get("memory"), results.get("soak"), results.get("restore")
+    return [
+        Target("streamer vs quix", ">= 2x", r["streamer-1 / quix"], "x", lambda v: v >= 2.0),
+        Target(
+            "streamer vs passthrough", ">= 0.25x", r["streamer-1 / passthrough"], "x", lambda v: v >= 0.25
+        ),
+        Target(
+            "streamer CPU per event", "<= 100 us", streamer.get("cpu_us_per_event"), "us", lambda v: v <= 100
+        ),
+        Target("2 workers vs 1", ">= 1.7x", r["streamer-2 / streamer-1"], "x", lambda v: v >= 1.7),
+        Target(
+            "streamer p99 at half load",
+            "<= 50 ms",
+            _get(streamer, "latency", "p99_ms"),
+            "ms",
+            lambda v: v <= 50,
+        ),
+        Target("RSS with 100k series", "<= 512 MiB", _get(memory, "peak_rss_mib"), "MiB", lambda v: v <= 512),
+        Target(
+            "last tenth vs first (7 days)",
+            ">= 0.9x",
+            _get(soak, "last_vs_first_tenth"),
+            "x",
+            lambda v: v >= 0.9,
+        ),
+        Target("1M-key restore", "<= 30 s", _get(restore, "restore_s"), "s", lambda v: v <= 30),
+    ]
+
+
+def _fmt(value: Any, digits: int = 0, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float | int):
+        text = f"{value:,.{digits}f}"
+        return f"{text}{unit}"
+    return str(value)
+
+
+def _variant_lines(results: Mapping[str, Any], sep: str) -> list[str]:
+    lines = []
+    for name, row in _rows(results).items():
+        if "error" in row:
+            lines.append(sep.join([name, f"failed: {row['error']}"]))
+            continue
+        lat = row.get("latency") or {}
+        lines.append(
+            sep.join(
+                [
+                    name,
+                    _fmt(row.get("events_per_s")),
+                    _fmt(row.get("cpu_us_per_event"), 1),
+                    _fmt(row.get("peak_rss_mib"), 0),
+                    _fmt(lat.get("p50_ms"), 1),
+                    _fmt(lat.get("p99_ms"), 1),
+                    _fmt(lat.get("rate_per_s"), 0),
+                ]
+            )
+        )
+    return lines
+
+
+_HEADER = ["variant", "events/s", "CPU µs/event", "peak RSS MiB", "p50 ms", "p99 ms", "at events/s"]
+
+
+def _other_lines(results: Mapping[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    memory = results.get("memory")
+    if memory:
+        w = memory.get("workload", {})
+        out.append(
+            (
+                f"memory: {w.get('series', 0):,} series x {w.get('intervals')} intervals, "
+                f"{w.get('partitions')} partitions, 1 worker",
+                f"peak RSS {_fmt(memory.get('peak_rss_mib'))} MiB; RSS by tenth "
+                f"{_fmt((memory.get('rss_mib_by_tenth') or [None])[0])} -> "
+                f"{_fmt((memory.get('rss_mib_by_tenth') or [None])[-1])} MiB; "
+                f"{_fmt(memory.get('events_per_s'))} events/s",
+            )
+        )
+    soak = results.get("soak")
+    if soak:
+        w = soak.get("workload", {})
+        tenths = soak.get("tenths_events_per_s") or [None]
+        rss = soak.get("rss_mib_by_tenth") or [None]
+        out.append(
+            (
+                f"no slowdown: {w.get('series', 0):,} series x {w.get('intervals'):,} intervals, 1 worker",
+                f"first tenth {_fmt(tenths[0])}/s, last tenth {_fmt(tenths[-1])}/s "
+                f"({_fmt(soak.get('last_vs_first_tenth'), 2)}x); RSS {_fmt(rss[0])} -> {_fmt(rss[-1])} MiB, "
+                f"peak {_fmt(soak.get('peak_rss_mib'))} MiB",
+            )
+        )
+    restore = results.get("restore")
+    if restore:
+        out.append(
+            (
+                f"restore: {_fmt(restore.get('state_keys'))} state keys from the changelog, empty data dir",
+                f"restored in {_fmt(restore.get('restore_s'), 1)} s (/readyz after "
+                f"{_fmt(restore.get('restore_ready_s'), 1)} s, first output after "
+                f"{_fmt(restore.get('restore_first_output_s'), 1)} s; start-up on an empty changelog: "
+                f"{_fmt(restore.get('baseline_ready_s'), 1)} s)",
+            )
+        )
+    return out
+
+
+def _workload_line(results: Mapping[str, Any]) -> str:
+    compare = results.get("compare") or {}
+    w = compare.get("workload") or {}
+    if not w:
+        return ""
+    corrupt = 100 * w.get("corrupt_rate", 0)
+    return (
+        f"{w.get('messages', 0):,} messages over {w.get('nodes', 0):,} price nodes and "
+        f"{w.get('zones', 0)} load zones at 5-minute intervals, {corrupt:.0f}% corrupt, "
+        f"{w.get('partitions')} partitions; latency at half of each variant's rate "
+        f"for up to {compare.get('latency_s')} s"
+    )
+
+
+def text(results: Mapping[str, Any]) -> str:
+    """A plain-text summary for the terminal."""
+    lines = []
+    if workload := _workload_line(results):
+        lines += [workload, ""]
+    if _rows(results):
+        lines.append("  ".join(f"{h:>13}" for h in _HEADER))
+        for line in _variant_lines(results, "\t"):
+            cells = line.split("\t")
+            lines.append("  ".join(f"{c:>13}" for c in cells))
+        lines.append("")
+        lines += [f"{name}: {_fmt(v, 2)}" for name, v in ratios(results).items()]
+    for what, result in _other_lines(results):
+        lines.append(f"{what}: {result}")
+    measured = [t for t in targets(results) if t.value is not None]
+    if measured:
+        lines.append("")
+        for t in measured:
+            verdict = "met" if t.met else "NOT met"
+            lines.append(f"target {t.name} {t.goal}: {_fmt(t.value, 2)} {t.unit} ({verdict})")
+    return "\n".join(lines)
+
+
+def markdown(results: Mapping[str, Any]) -> str:
+    """The README's performance section: the variants, the ratios, the other measurements, the targets."""
+    out = []
+    date = results.get("date", "?")
+    machine = results.get("machine") or {}
+    out.append(
+        f"Measured {date} by `streamer bench` on {machine.get('cpus', '?')} cores, Python "
+        f"{machine.get('python', '?')}, {machine.get('broker', '?')}; "
+        f"raw numbers in `bench/results/{date}.json`, plot in `bench/results/{date}.png`."
+    )
+    if workload := _workload_line(results):
+        out += ["", f"Workload: {workload}."]
+    if _rows(results):
+        out += ["", "| " + " | ".join(_HEADER) + " |", "|" + "---|" * len(_HEADER)]
+        out += ["| " + line + " |" for line in _variant_lines(results, " | ")]
+        out += ["", ", ".join(f"{name}: **{_fmt(v, 2)}**" for name, v in ratios(results).items())]
+    others = _other_lines(results)
+    if others:
+        out += ["", "| measurement | result |", "|---|---|"]
+        out += [f"| {what} | {result} |" for what, result in others]
+    out += ["", "| target | goal | measured | met |", "|---|---|---|---|"]
+    for t in targets(results):
+        met = "n/a" if t.met is None else ("yes" if t.met else "**no**")
+        out.append(
+            f"| {t.name} | {t.goal} | {_fmt(t.value, 2)} {t.unit if t.value is not None else ''} | {met} |"
+        )
+    return "\n".join(out) + "\n"

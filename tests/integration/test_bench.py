@@ -1,0 +1,110 @@
+"""``streamer bench`` end to end at a tiny size on the session broker: every variant (the Quix peer included)
+runs on the real broker and lands in the report with sane numbers, and the other measurements run too.
+
+Sizes are tiny, so the numbers mean nothing: the test checks that each is there and plausible (positive,
+finite, internally consistent), never a timing threshold."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from streamer.benchmark.harness import BenchOptions, run_benchmark
+from streamer.benchmark.variants import VARIANTS
+from streamer.broker import LocalBroker
+from streamer.settings import load_settings
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value) and value > 0
+
+
+def test_compare_runs_every_variant(kafka_broker: LocalBroker, tmp_path: Path) -> None:
+    results_path = tmp_path / "results" / "today.json"
+    command = [
+        sys.executable,
+        "-m",
+        "streamer.cli",
+        "bench",
+        "compare",
+        "--bootstrap",
+        kafka_broker.bootstrap,
+        "--messages",
+        "2000",
+        "--nodes",
+        "45",
+        "--zones",
+        "5",
+        "--latency-s",
+        "1",
+        "--timeout-s",
+        "180",
+        "--results",
+        str(results_path),
+        "--json",
+    ]
+    run = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = orjson.loads(run.stdout)
+    assert results == orjson.loads(results_path.read_bytes())
+    assert results_path.with_suffix(".png").stat().st_size > 10_000
+    compare = results["compare"]
+    assert compare["workload"]["messages"] == 2000 and compare["workload"]["series"] == 52
+    rows = {row["variant"]: row for row in compare["variants"]}
+    assert list(rows) == [v.name for v in VARIANTS]
+    for name, row in rows.items():
+        assert "error" not in row, f"{name}: {row.get('error')}"
+        assert row["events"] == 2000
+        assert row["processes"] == (2 if name == "streamer-2" else 1)
+        for field in ("events_per_s", "peak_rss_mib", "steady_s"):
+            assert _positive(row[field]), f"{name} {field} = {row[field]!r}"
+        # CPU is counted in clock ticks (10 ms): a tiny window of a fast variant may see none.
+        assert math.isfinite(row["cpu_us_per_event"]) and row["cpu_us_per_event"] >= 0, name
+        assert 20 < row["peak_rss_mib"] < 4096, name
+        latency = row["latency"]
+        assert latency["inputs"] >= 1 and latency["outputs"] == latency["inputs"], name
+        assert 1 <= latency["count"] <= latency["inputs"], name
+        assert _positive(latency["rate_per_s"]) and latency["rate_per_s"] <= row["events_per_s"] / 2 + 1
+        assert 0 <= latency["p50_ms"] <= latency["p90_ms"] <= latency["p99_ms"] <= latency["max_ms"], name
+        assert latency["max_ms"] < 180_000, name
+    markdown = subprocess.run(
+        [sys.executable, "-m", "streamer.cli", "bench", "--report", str(results_path), "--markdown"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert markdown.returncode == 0, markdown.stderr
+    for name in rows:
+        assert f"| {name} | " in markdown.stdout
+    assert "| streamer vs quix | >= 2x |" in markdown.stdout
+
+
+def test_soak_and_restore_run(kafka_broker: LocalBroker, tmp_path: Path) -> None:
+    settings = load_settings({})
+    path = tmp_path / "r.json"
+    soak = BenchOptions("soak", nodes=20, zones=5, intervals=40, results=path, plot=False, timeout_s=180)
+    results, _ = run_benchmark(settings, kafka_broker.bootstrap, soak)
+    section = results["soak"]
+    assert section["workload"]["messages"] == 1000
+    assert len(section["tenths_events_per_s"]) == 10
+    assert all(_positive(rate) for rate in section["tenths_events_per_s"])
+    assert _positive(section["last_vs_first_tenth"]) and _positive(section["peak_rss_mib"])
+    restore = BenchOptions("restore", keys=3000, nodes=40, zones=5, results=path, plot=False, timeout_s=180)
+    results, _ = run_benchmark(settings, kafka_broker.bootstrap, restore)
+    section = results["restore"]
+    assert section["state_keys"] >= 2000  # a revision entry per valid event, and more
+    assert section["changelog_records"] >= section["state_keys"]
+    assert _positive(section["restore_ready_s"]) and _positive(section["restore_first_output_s"])
+    assert section["restore_s"] == min(section["restore_ready_s"], section["restore_first_output_s"])
+    assert _positive(section["baseline_ready_s"])
+    assert results["soak"]["workload"]["intervals"] == 40  # both sections in one file

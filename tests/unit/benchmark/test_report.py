@@ -1,0 +1,110 @@
+"""The results file, ratios, targets and the README's Markdown, from a hand-made run."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streamer.benchmark import report
+
+
+def _row(name: str, rate: int, cpu: float, p99: float) -> dict[str, Any]:
+    return {
+        "variant": name,
+        "events_per_s": rate,
+        "cpu_us_per_event": cpu,
+        "peak_rss_mib": 100.0,
+        "latency": {"rate_per_s": rate / 2, "p50_ms": p99 / 3, "p99_ms": p99, "count": 10},
+    }
+
+
+RESULTS: dict[str, Any] = {
+    "date": "2026-01-02",
+    "machine": {"cpus": 2, "python": "3.11.7", "broker": "Kafka 4.1.1 on loopback"},
+    "compare": {
+        "workload": {"messages": 200_000, "nodes": 2000, "zones": 50, "partitions": 4, "corrupt_rate": 0.02},
+        "latency_s": 20.0,
+        "variants": [
+            _row("passthrough", 40_000, 20.0, 15.0),
+            _row("faust-naive", 4_000, 250.0, 40.0),
+            _row("quix", 3_000, 300.0, 30.0),
+            _row("streamer-1", 9_000, 95.0, 45.0),
+            _row("streamer-2", 15_000, 100.0, 60.0),
+        ],
+    },
+    "soak": {
+        "workload": {"series": 302, "intervals": 2016},
+        "tenths_events_per_s": [1000, 990, 980, 970, 960, 950, 940, 930, 920, 910],
+        "last_vs_first_tenth": 0.91,
+        "rss_mib_by_tenth": [200.0] * 10,
+        "peak_rss_mib": 210.0,
+    },
+}
+
+
+def test_ratios_are_streamer_against_each_peer() -> None:
+    ratios = report.ratios(RESULTS)
+    assert ratios["streamer-1 / quix"] == 3.0
+    assert ratios["streamer-1 / passthrough"] == 0.225
+    assert ratios["streamer-2 / streamer-1"] == pytest.approx(1.667)
+
+
+def test_targets_carry_the_measured_values() -> None:
+    by_name = {t.name: t for t in report.targets(RESULTS)}
+    assert by_name["streamer vs quix"].met is True
+    assert by_name["streamer vs passthrough"].met is False
+    assert by_name["streamer CPU per event"].met is True
+    assert by_name["2 workers vs 1"].met is False
+    assert by_name["streamer p99 at half load"].value == 45.0
+    assert by_name["last tenth vs first (7 days)"].met is True
+    assert by_name["1M-key restore"].value is None and by_name["1M-key restore"].met is None
+    assert by_name["RSS with 100k series"].as_dict()["met"] is None
+
+
+def test_markdown_has_a_row_per_variant_and_the_targets() -> None:
+    text = report.markdown(RESULTS)
+    lines = text.splitlines()
+    assert lines[0].startswith(
+        "Measured 2026-01-02 by `streamer bench` on 2 cores, Python 3.11.7, Kafka 4.1.1 on"
+    )
+    assert "| variant | events/s | CPU µs/event | peak RSS MiB | p50 ms | p99 ms | at events/s |" in lines
+    assert "| streamer-1 | 9,000 | 95.0 | 100 | 15.0 | 45.0 | 4,500 |" in lines
+    assert any(line.startswith("| no slowdown: 302 series x 2,016 intervals") for line in lines)
+    assert "| 2 workers vs 1 | >= 1.7x | 1.67 x | **no** |" in lines
+    assert "| 1M-key restore | <= 30 s | n/a  | n/a |" in lines
+    assert "streamer-1 / quix: **3.00**" in text
+
+
+def test_a_failed_variant_is_shown_with_its_error() -> None:
+    results = {"compare": {"variants": [{"variant": "quix", "error": "quix exited with code 1: boom"}]}}
+    assert "| quix | failed: quix exited with code 1: boom |" in report.markdown(results)
+    assert "failed: quix exited" in report.text(results)
+    assert report.ratios(results)["streamer-1 / quix"] is None
+
+
+def test_text_summary() -> None:
+    text = report.text(RESULTS)
+    assert "200,000 messages over 2,000 price nodes and 50 load zones" in text
+    assert "target streamer vs quix >= 2x: 3.00 x (met)" in text
+
+
+def test_runs_of_a_day_merge_into_one_file(tmp_path: Path) -> None:
+    path = tmp_path / "results" / "2026-01-02.json"
+    when = dt.datetime(2026, 1, 2, 10, 0, tzinfo=dt.UTC)
+    first = report.merge(report.load(path), "soak", {"peak_rss_mib": 1.0}, when)
+    report.save(path, first)
+    later = when + dt.timedelta(hours=1)
+    second = report.merge(report.load(path), "restore", {"restore_ready_s": 12.5}, later)
+    report.save(path, second)
+    again = report.merge(report.load(path), "soak", {"peak_rss_mib": 2.0}, later)
+    report.save(path, again)
+    loaded = report.load(path)
+    assert loaded["soak"] == {"peak_rss_mib": 2.0, "measured_at": "2026-01-02T11:00:00+00:00"}
+    assert loaded["restore"]["restore_ready_s"] == 12.5
+    assert loaded["date"] == "2026-01-02"
+    with pytest.raises(ValueError):
+        report.merge(loaded, "nonsense", {}, when)
+    assert report.load(tmp_path / "none.json") == {}

@@ -1,0 +1,117 @@
+"""The benchmark's arithmetic: steady windows, rates, CPU per event, tenths, percentiles."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streamer.benchmark.stats import (
+    Sample,
+    percentile,
+    segment_rates,
+    steady_window,
+    summarize_latencies,
+    time_at,
+)
+
+
+def test_the_window_runs_from_the_first_output_to_the_last() -> None:
+    samples = [Sample(0.0, 0, 0.0), Sample(1.0, 0, 0.5), Sample(2.0, 100, 1.0), Sample(4.0, 500, 2.0)]
+    window = steady_window(samples, 500)
+    assert (window.start.t_s, window.end.t_s) == (2.0, 4.0)
+    assert window.events == 400
+    assert window.events_per_s == 200.0
+    assert window.cpu_us_per_event == pytest.approx(1.0 * 1e6 / 400)
+    assert window.cpu_cores == pytest.approx(0.5)
+
+
+def test_the_window_starts_once_the_backlog_is_produced() -> None:
+    samples = [Sample(0.0, 0), Sample(1.0, 50), Sample(2.0, 150), Sample(3.0, 300)]
+    window = steady_window(samples, 300, produced_at_s=1.5)
+    assert window.start.t_s == 2.0
+    assert window.events_per_s == 150.0
+
+
+def test_the_window_counts_only_up_to_the_total() -> None:
+    window = steady_window([Sample(0.0, 10), Sample(1.0, 120)], 100)
+    assert window.events == 90
+    assert window.events_per_s == 90.0
+
+
+def test_a_run_that_finished_between_two_polls_still_gets_a_rate() -> None:
+    window = steady_window([Sample(0.0, 0), Sample(0.02, 0), Sample(0.04, 2000)], 2000)
+    assert window.start.t_s == 0.02
+    assert window.events_per_s == pytest.approx(2000 / 0.02)
+
+
+def test_a_single_sample_has_no_rate() -> None:
+    window = steady_window([Sample(5.0, 100)], 100)
+    assert window.events_per_s is None
+    assert window.cpu_cores is None
+
+
+def test_the_window_needs_the_total() -> None:
+    with pytest.raises(ValueError, match="never reach"):
+        steady_window([Sample(0.0, 0), Sample(1.0, 10)], 11)
+    with pytest.raises(ValueError):
+        steady_window([Sample(0.0, 1)], 0)
+
+
+def test_time_at_interpolates_between_samples() -> None:
+    samples = [Sample(0.0, 0), Sample(2.0, 100), Sample(3.0, 100), Sample(4.0, 300)]
+    assert time_at(samples, 50) == 1.0
+    assert time_at(samples, 100) == 2.0
+    assert time_at(samples, 200) == 3.5
+    assert time_at(samples, 0) == 0.0
+    with pytest.raises(ValueError):
+        time_at(samples, 301)
+
+
+def test_tenths_of_a_run_that_slows_down() -> None:
+    # 1000 outputs: the first half at 100/s, the second at 50/s; the first output at t=10.
+    samples = [Sample(0.0, 0), Sample(10.0, 0)]
+    samples += [Sample(10.0 + k, 100 * k) for k in range(1, 6)]
+    samples += [Sample(15.0 + 2 * k, 500 + 100 * k) for k in range(1, 6)]
+    rates = segment_rates(samples, 1000)
+    assert len(rates) == 10
+    # Tenths start at the first output (t=10, 100 outputs): each is 90 outputs.
+    assert rates[0] == pytest.approx(100.0)
+    assert rates[-1] == pytest.approx(50.0)
+
+
+def test_tenths_need_outputs() -> None:
+    with pytest.raises(ValueError):
+        segment_rates([Sample(0.0, 0)], 10)
+    with pytest.raises(ValueError):
+        segment_rates([Sample(0.0, 1)], 10, parts=0)
+
+
+def test_percentiles_interpolate_between_ranks() -> None:
+    values = [float(v) for v in range(1, 101)]  # 1..100
+    assert percentile(values, 0) == 1.0
+    assert percentile(values, 100) == 100.0
+    assert percentile(values, 50) == pytest.approx(50.5)
+    assert percentile(values, 99) == pytest.approx(99.01)
+    assert percentile([7.0], 99) == 7.0
+    with pytest.raises(ValueError):
+        percentile([], 50)
+    with pytest.raises(ValueError):
+        percentile(values, 101)
+
+
+def test_latency_summary() -> None:
+    summary = summarize_latencies([30, 10, 20])
+    assert summary is not None
+    assert (summary.count, summary.p50_ms, summary.max_ms) == (3, 20, 30)
+    assert summary.as_dict()["p99_ms"] == pytest.approx(29.8)
+    assert summarize_latencies([]) is None
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), min_size=1, max_size=200))
+def test_percentiles_are_ordered_and_within_the_values(values: list[float]) -> None:
+    ordered = sorted(values)
+    p50, p90, p99 = (percentile(ordered, q) for q in (50, 90, 99))
+    assert ordered[0] <= p50 <= p90 <= p99 <= ordered[-1] or math.isclose(p99, ordered[-1])
