@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from streamer.reasons import Reason
+from streamer.schemas.version import SCHEMA_VERSION_HEADER, VERSION_HEADER
 
 __all__ = [
     "H_DETAIL",
@@ -21,6 +22,7 @@ __all__ = [
     "H_REASON",
     "H_REPLAY_COUNT",
     "H_REPLAY_ID",
+    "H_SCHEMA_VERSION",
     "H_TOPIC",
     "REJECTED_EXCEPTION",
     "DeadLetter",
@@ -42,11 +44,14 @@ H_REASON = "streamer.reason"
 H_DETAIL = "streamer.detail"
 H_REPLAY_COUNT = "streamer.replay_count"
 H_REPLAY_ID = "streamer.replay_id"
+H_SCHEMA_VERSION = SCHEMA_VERSION_HEADER  # the major version of this envelope's schema (dlq.headers.json)
 
 # What the exception header says for a message the validator rejected (no Python exception happened).
 REJECTED_EXCEPTION = "streamer.validation.Rejected"
 
-_ENVELOPE = frozenset({H_EXCEPTION, H_MESSAGE, H_TOPIC, H_PARTITION, H_OFFSET, H_REASON, H_DETAIL})
+_ENVELOPE = frozenset(
+    {H_EXCEPTION, H_MESSAGE, H_TOPIC, H_PARTITION, H_OFFSET, H_REASON, H_DETAIL, H_SCHEMA_VERSION}
+)
 _MAX_DETAIL_CHARS = 1000
 
 
@@ -96,7 +101,8 @@ def dead_letter_headers(
     exception: str = REJECTED_EXCEPTION,
     message: str | None = None,
 ) -> list[tuple[str, bytes]]:
-    """Original headers (minus a previous envelope) followed by this rejection's envelope."""
+    """Original headers (minus a previous envelope) followed by this rejection's envelope, whose last header
+    is ``streamer.schema_version`` (the major version of the envelope's schema, ``dlq.headers.json``)."""
     kept = [(k, v) for k, v in (original or ()) if k not in _ENVELOPE and k != H_REPLAY_COUNT]
     replay_count = header_value(original or (), H_REPLAY_COUNT) or b"0"
     detail_line = _one_line(detail)
@@ -109,7 +115,7 @@ def dead_letter_headers(
         (H_REASON, str(reason)),
         (H_DETAIL, detail_line),
     ]
-    return kept + [(k, v.encode()) for k, v in envelope] + [(H_REPLAY_COUNT, replay_count)]
+    return kept + [(k, v.encode()) for k, v in envelope] + [(H_REPLAY_COUNT, replay_count), VERSION_HEADER]
 
 
 def _text(headers: Headers, name: str) -> str:

@@ -29,6 +29,7 @@ from streamer.enrichment import VALUE_FIELD, Observed, PartitionState
 from streamer.policy import ValidationPolicy
 from streamer.reasons import Reason
 from streamer.revisions import DEFAULT_HORIZON_MS, NEW, REDELIVERY, REVISION, Revision, classify
+from streamer.schemas.version import VERSION_HEADER
 from streamer.state.store import Change, StateStore
 from streamer.topics import Kind, TopicNames
 from streamer.validation import Accepted, Rejected, validate
@@ -370,7 +371,7 @@ class Processor:
             topic=self.topics.enriched(kind),
             key=accepted.key.encode(),
             value=orjson.dumps(record),
-            headers=msg.headers,
+            headers=(*msg.headers, VERSION_HEADER),
             timestamp_ms=accepted.event_time_ms,
             source_partition=msg.partition,
             source_topic=msg.topic,
@@ -398,7 +399,7 @@ class Processor:
             topic=topic,
             key=key.encode(),
             value=orjson.dumps(record),
-            headers=headers,
+            headers=(*headers, VERSION_HEADER),
             timestamp_ms=timestamp_ms,
             source_partition=partition,
             outcome=outcome,

@@ -15,7 +15,9 @@ def all_commands() -> list[click.Command]:
     from streamer.cli.evaluate import evaluate
     from streamer.cli.feed import feed, simulate
     from streamer.cli.kafka import kafka
+    from streamer.cli.schemas import schemas
+    from streamer.cli.sink import sink
     from streamer.cli.topics import topics
     from streamer.cli.worker import worker
 
-    return [demo, dashboard, worker, kafka, topics, feed, simulate, dlq, evaluate, bench]
+    return [demo, dashboard, worker, kafka, topics, feed, simulate, dlq, evaluate, bench, schemas, sink]

@@ -1,6 +1,7 @@
 """The ``dlq.audit`` record: one JSON object per replay action (who, when, what, how many).
 
-Records are keyed by the replay group id, so the runs of one replay are in order on one partition.
+Records are keyed by the replay group id, so the runs of one replay are in order on one partition, and carry
+the ``streamer.schema_version`` header (the major version of ``streamer/schemas/dlq.audit.json``).
 Only real replays are audited. A dry run writes nothing anywhere on the broker, so it leaves no
 audit record either; its report goes to the terminal (or ``--json``) instead.
 """

@@ -26,6 +26,7 @@ from streamer.dlq import (
     H_REASON,
     H_REPLAY_COUNT,
     H_REPLAY_ID,
+    H_SCHEMA_VERSION,
     H_TOPIC,
     Headers,
 )
@@ -36,8 +37,20 @@ __all__ = ["Decision", "Outcome", "ReplayCounts", "Republish", "Transform", "dec
 
 Transform = Callable[[bytes], bytes | None]
 
+# The envelope, including its schema version: a replayed message is a raw message again.
 _DROPPED = frozenset(
-    {H_EXCEPTION, H_MESSAGE, H_TOPIC, H_PARTITION, H_OFFSET, H_REASON, H_DETAIL, H_REPLAY_COUNT, H_REPLAY_ID}
+    {
+        H_EXCEPTION,
+        H_MESSAGE,
+        H_TOPIC,
+        H_PARTITION,
+        H_OFFSET,
+        H_REASON,
+        H_DETAIL,
+        H_REPLAY_COUNT,
+        H_REPLAY_ID,
+        H_SCHEMA_VERSION,
+    }
 )
 
 

@@ -44,6 +44,7 @@ from streamer.dlqtool.reader import DlqReader, committed_offsets
 from streamer.dlqtool.record import DlqRecord
 from streamer.errors import BrokerError, StreamerError, TopicMissingError
 from streamer.kafka_security import PLAINTEXT, KafkaSecurity, aiokafka_options, connection_failure
+from streamer.schemas.version import VERSION_HEADER
 
 __all__ = ["ReplayReport", "ReplayRequest", "run_replay"]
 
@@ -368,7 +369,9 @@ class _Run:
                 await producer.abort_transaction()
             await producer.begin_transaction()
             # Keyed by group: the runs of one replay stay in order on one partition.
-            await producer.send(r.audit_topic, value=entry.to_bytes(), key=r.group_id.encode())
+            await producer.send(
+                r.audit_topic, value=entry.to_bytes(), key=r.group_id.encode(), headers=[VERSION_HEADER]
+            )
             await producer.commit_transaction()
         except KafkaError as exc:
             log.error("writing the audit record to %s failed: %s", r.audit_topic, exc)

@@ -9,8 +9,9 @@ Known differences, both on the validator's side being stricter:
 - price bands, allowed interval lengths, the interval grid and the future limit are policy
   (:class:`streamer.policy.ValidationPolicy`), not contract, so the schema does not state them.
 
-Regenerate the checked-in ``price.json``, ``load.json`` and ``gas.json`` with
-``python -m streamer.schemas``.
+The output topics' contracts are in :mod:`streamer.schemas.outputs`, every topic's schema file in
+:mod:`streamer.schemas.catalog`, the evolution rule in :mod:`streamer.schemas.evolution`. Regenerate every
+checked-in schema file (``price.json``, ``enriched.prices.json``, ...) with ``python -m streamer.schemas``.
 """
 
 from __future__ import annotations

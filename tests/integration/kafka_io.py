@@ -15,7 +15,9 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from streamer.admin import existing_topics
 from streamer.broker.local import free_port
+from streamer.dlqtool.reader import topic_partitions
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -140,3 +142,44 @@ def kill(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, sig)
     proc.wait(timeout=60)
+
+
+OUTPUT_TOPICS = ("enriched.prices", "enriched.load", "enriched.gas", "bars.prices", "bars.load")
+OUTPUT_TOPICS += ("anomalies", "late", "dlq", "dlq.audit")
+
+
+async def read_outputs(
+    bootstrap: str, prefix: str, topics: Sequence[str] = OUTPUT_TOPICS
+) -> list[ConsumerRecord]:
+    """Every committed record of the output topics (``prefix`` + name; all partitions), up to the end offsets
+    when called, as a downstream consumer sees them (read_committed). Missing topics are skipped."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=16 * 1024 * 1024,
+    )
+    existing = await existing_topics(bootstrap)
+    tps = [
+        TopicPartition(f"{prefix}{name}", p)
+        for name in topics
+        if f"{prefix}{name}" in existing
+        for p in await topic_partitions(bootstrap, f"{prefix}{name}")
+    ]
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        out: list[ConsumerRecord] = []
+        deadline = time.monotonic() + 120
+        while any([await consumer.position(tp) < ends[tp] for tp in tps]):
+            assert time.monotonic() < deadline, "reading the output topics did not reach their end offsets"
+            batch = await consumer.getmany(timeout_ms=1000)
+            for tp, records in batch.items():
+                out.extend(r for r in records if r.offset < ends[tp])
+        return out
+    finally:
+        await consumer.stop()

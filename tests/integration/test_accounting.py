@@ -21,7 +21,8 @@ from streamer.feeds.corrupt import CORRUPT, TOLERATED
 from streamer.feeds.simulate import generate
 from streamer.settings import load_settings
 from streamer.topics import Kind
-from tests.integration.kafka_io import Sent, kill, produce, read_all, start_worker
+from tests.contracts import ContractChecker
+from tests.integration.kafka_io import Sent, kill, produce, read_all, read_outputs, start_worker
 
 pytestmark = pytest.mark.integration
 
@@ -58,6 +59,13 @@ def _inputs(prefix: str, valid: int, seed: int) -> tuple[list, dict[int, str | N
         records.append((f"{prefix}raw.prices", template.key, case.make(rng, template.value), []))
         expected[len(records) - 1] = "duplicate"
     return records, expected
+
+
+async def check_contracts(bootstrap: str, prefix: str) -> dict[str, int]:
+    """Every record of every output topic keeps its published contract."""
+    checked = ContractChecker(prefix).check_all(await read_outputs(bootstrap, prefix))
+    assert {"enriched.prices", "enriched.load", "dlq", "bars.prices"} <= set(checked), checked
+    return dict(checked)
 
 
 def _account(sent: list[Sent], expected: dict[int, str | None], enriched: list, dlq: list) -> Counter:
@@ -123,7 +131,9 @@ async def test_every_input_lands_in_enriched_or_dlq_exactly_once(
     assert set(seen) == set(range(len(records)))
     assert max(seen.values()) == 1
     reasons = Counter(read_dead_letter(r.headers).reason for r in dlq)
+    checked = await check_contracts(bootstrap, topic_prefix)
     print(f"\naccounting: {n_valid} valid -> {len(enriched)} enriched; {n_bad} bad -> {len(dlq)} dlq")
+    print(f"accounting: records that keep their contract, by topic {checked}")
     print(f"accounting: dead letters by reason {dict(reasons)}")
 
 
@@ -156,11 +166,13 @@ async def test_worker_killed_midway_loses_nothing(bootstrap: str, topic_prefix: 
     finally:
         kill(second)
     assert not missing, f"{len(missing)} inputs lost after SIGKILL, first: {missing[:5]}"
+    checked = await check_contracts(bootstrap, topic_prefix)
     duplicates = sum(count - 1 for count in seen.values())
     dead_lettered_duplicates = sum(1 for r in dlq if read_dead_letter(r.headers).reason == "duplicate")
     print(
         f"\nkill -9 accounting: {len(records)} inputs, killed after {len(partial)} outputs; "
-        f"{len(enriched)} enriched + {len(dlq)} dlq; {duplicates} inputs output more than once"
+        f"{len(enriched)} enriched + {len(dlq)} dlq; {duplicates} inputs output more than once; "
+        f"keep their contract: {checked}"
     )
     # Re-deliveries are recognised by their origin and published again, never dead-lettered as
     # `duplicate`: the one `duplicate` is the BOM copy the test sends on purpose.

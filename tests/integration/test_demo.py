@@ -15,7 +15,8 @@ import aiohttp
 import orjson
 import pytest
 
-from tests.integration.kafka_io import REPO
+from tests.contracts import ContractChecker
+from tests.integration.kafka_io import REPO, read_outputs
 
 pytestmark = pytest.mark.integration
 
@@ -44,8 +45,18 @@ def check_accounted(summary: dict) -> None:
     assert summary["anomalies_by_type"].get("price_spike", 0) > 0, summary
 
 
-def test_demo_once_runs_and_summarises(bootstrap: str, topic_prefix: str) -> None:
-    result = subprocess.run(
+async def check_contracts(bootstrap: str, prefix: str, summary: dict) -> None:
+    """Every record the demo published keeps its topic's contract, and all were read."""
+    checker = ContractChecker(prefix, passthrough={"ptid"})
+    checked = checker.check_all(await read_outputs(bootstrap, prefix))
+    outputs = {topic.removeprefix(prefix): n for topic, n in summary["outputs"].items()}
+    assert all(checked[topic] >= n for topic, n in outputs.items() if n), (checked, outputs)
+    assert {"enriched.prices", "enriched.load", "bars.prices", "anomalies", "dlq"} <= set(checked), checked
+
+
+async def test_demo_once_runs_and_summarises(bootstrap: str, topic_prefix: str) -> None:
+    result = await asyncio.to_thread(
+        subprocess.run,
         demo_args(bootstrap, "--once"),
         cwd=REPO,
         env=demo_env(topic_prefix),
@@ -56,7 +67,9 @@ def test_demo_once_runs_and_summarises(bootstrap: str, topic_prefix: str) -> Non
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1  # no dashboard: only the summary
-    check_accounted(orjson.loads(lines[0]))
+    summary = orjson.loads(lines[0])
+    check_accounted(summary)
+    await check_contracts(bootstrap, topic_prefix, summary)
 
 
 def start_demo(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -78,6 +91,7 @@ async def test_demo_prints_the_dashboard_url_first_and_serves_until_interrupted(
         assert url.startswith("http://127.0.0.1:")
         summary = orjson.loads(await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), timeout=300))
         check_accounted(summary)
+        await check_contracts(bootstrap, topic_prefix, summary)
         assert proc.poll() is None  # still serving after the summary
         async with aiohttp.ClientSession() as session:
             deadline = time.monotonic() + 60

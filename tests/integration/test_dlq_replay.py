@@ -34,7 +34,8 @@ from streamer.dlqtool.filters import Filters, replay_group_id
 from streamer.dlqtool.reader import DlqReader, committed_offsets
 from streamer.dlqtool.record import DlqRecord
 from streamer.settings import load_settings
-from tests.integration.kafka_io import REPO, Sent, produce, read_all
+from tests.contracts import ContractChecker
+from tests.integration.kafka_io import REPO, Sent, produce, read_all, read_outputs
 
 pytestmark = pytest.mark.integration
 
@@ -82,6 +83,12 @@ async def feed_dlq(
         )
         records.append((f"{prefix}dlq", f"K{i % 7}".encode(), f"{tag}-{i}".encode(), headers))
     return await produce(bootstrap, records)
+
+
+async def check_contracts(bootstrap: str, prefix: str) -> dict[str, int]:
+    """Every DLQ and audit record keeps its published contract (this test runs no pipeline)."""
+    checked = ContractChecker(prefix).check_all(await read_outputs(bootstrap, prefix))
+    return dict(checked)
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[DlqRecord]:
@@ -169,6 +176,7 @@ async def test_sigkill_midway_then_rerun_replays_each_record_exactly_once(
     uncommitted = await read_all(bootstrap, [raw], at_least=0, partitions=PARTITIONS)
     audits = [orjson.loads(r.value or b"") for r in await read_topic(bootstrap, f"{topic_prefix}dlq.audit")]
     assert [a["counts"]["replayed"] for a in audits] == [n - partial, 0]
+    assert await check_contracts(bootstrap, topic_prefix) == {"dlq": n, "dlq.audit": 2}
     print(
         f"\nreplay kill -9: {n} dead letters, {partial} committed before SIGKILL, "
         f"second run replayed {n - partial}; {len(replayed)} committed in raw, each once; "
@@ -200,6 +208,7 @@ async def test_loop_guard_reports_and_commits_records_replayed_too_often(
         ("replay", "completed", 0),
     ]
     assert all(a["user"] and a["host"] and a["options"]["max_replays"] == 2 for a in audits)
+    assert await check_contracts(bootstrap, topic_prefix) == {"dlq": 8, "dlq.audit": 2}
 
 
 async def test_dry_run_changes_nothing_on_the_broker(bootstrap: str, topic_prefix: str) -> None:
@@ -262,6 +271,7 @@ async def test_refusals_and_read_commands(bootstrap: str, topic_prefix: str, tmp
     assert s["total"] == 5 and s["by_reason"] == {"out_of_band": 4, "not_json": 1}
     assert s["by_topic"] == {f"{topic_prefix}raw.prices": 4, f"{topic_prefix}raw.gone": 1}
     assert s["audit"]["replay_runs"] == 1 and s["audit"]["records_replayed"] == 0  # the refused run
+    assert await check_contracts(bootstrap, topic_prefix) == {"dlq": 5, "dlq.audit": 1}
 
 
 def _on_terminal(args: list[str], answer: bytes, timeout_s: float = 60) -> tuple[int, str]:
@@ -329,3 +339,4 @@ async def test_max_stops_early_and_the_next_run_continues(bootstrap: str, topic_
     assert len({r["group_id"] for r in runs}) == 1  # --max does not change the group
     replayed = await read_topic(bootstrap, f"{topic_prefix}raw.prices")
     assert sorted(r.value for r in replayed) == sorted(s.value for s in sent)
+    assert await check_contracts(bootstrap, topic_prefix) == {"dlq": 10, "dlq.audit": 4}

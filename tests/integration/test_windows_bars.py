@@ -30,7 +30,8 @@ from streamer.settings import Settings, load_settings
 from streamer.topics import Kind
 from streamer.validation import Accepted, validate
 from streamer.windows import WindowTracker
-from tests.integration.kafka_io import kill, produce, read_all, start_worker
+from tests.contracts import ContractChecker
+from tests.integration.kafka_io import kill, produce, read_all, read_outputs, start_worker
 
 pytestmark = pytest.mark.integration
 
@@ -126,6 +127,9 @@ async def test_bars_from_workers_equal_the_in_memory_computation(
         )
     finally:
         kill(worker)
+    checked = ContractChecker(topic_prefix).check_all(await read_outputs(bootstrap, topic_prefix))
+    assert checked["bars.prices"] + checked["bars.load"] == len(records), checked
+    assert checked["enriched.prices"] == len(enriched) and checked["anomalies"] > 0, checked
     got, repeats = distinct_bars(records)
     missing = {bar_identity(b) for b in expected} - {bar_identity(b) for b in got}
     extra = {bar_identity(b) for b in got} - {bar_identity(b) for b in expected}
@@ -145,5 +149,5 @@ async def test_bars_from_workers_equal_the_in_memory_computation(
     assert flagged and all(e["anomaly_score"] > 0 for e in flagged)
     print(
         f"\nwindows: {len(messages)} SA1 rows -> {len(records)} bars equal to the core's;",
-        f"{len(flagged)} enriched records flagged",
+        f"{len(flagged)} enriched records flagged; records that keep their contract: {dict(checked)}",
     )

@@ -14,7 +14,19 @@ from streamer.broker.local import free_port
 from streamer.cli import cli, main
 
 REPO = Path(__file__).resolve().parents[3]
-CONTRACT_VERBS = {"demo", "dashboard", "worker", "kafka", "topics", "feed", "simulate", "dlq", "bench"}
+CONTRACT_VERBS = {
+    "demo",
+    "dashboard",
+    "worker",
+    "kafka",
+    "topics",
+    "feed",
+    "simulate",
+    "dlq",
+    "bench",
+    "schemas",
+    "sink",
+}
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -70,6 +82,9 @@ def test_every_verb_has_help(path: tuple[str, ...], capsys: pytest.CaptureFixtur
         ("bench", "--variants", "quix,kafka-streams"),
         ("bench", "forever"),
         ("bench", "memory", "--partitions", "0"),
+        ("sink", "parquet", "--out", "x", "--topics", "enriched.weather"),
+        ("sink", "parquet", "--topics", "bars.prices"),
+        ("sink", "parquet", "--out", "nosuch://bucket/x"),
     ],
     ids=lambda a: " ".join(a),
 )
@@ -124,3 +139,10 @@ def test_bad_environment_setting_is_a_usage_error(
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_sink_without_a_broker_exits_1_with_one_line(tmp_path: Path) -> None:
+    result = _run("sink", "parquet", "--bootstrap", f"127.0.0.1:{free_port()}", "--out", str(tmp_path / "h"))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach Kafka" in lines[0], result.stderr
