@@ -122,3 +122,12 @@ def test_variables_reach_the_verbs(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 def test_a_flag_beats_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     params = _parsed(monkeypatch, ["worker"], {"STREAMER_WINDOWS": "5m"}, ("--windows", "1h"))
     assert params["window_specs"] == "1h"
+
+
+def test_a_variable_shared_by_several_verbs_takes_the_same_kind_of_value_in_each() -> None:
+    """One exported STREAMER_X must not be a valid value for one verb and a usage error for another."""
+    kinds: dict[str, set[tuple[str, bool, bool]]] = {}
+    for _, param in _options():
+        assert isinstance(param.envvar, str)
+        kinds.setdefault(param.envvar, set()).add((type(param.type).__name__, param.multiple, param.is_flag))
+    assert {variable: kind for variable, kind in kinds.items() if len(kind) > 1} == {}
