@@ -3,7 +3,8 @@
 Every option is made with :func:`option`: its environment variable is ``STREAMER_`` plus the flag's name in
 upper snake case (``--windows`` reads ``STREAMER_WINDOWS``), shown in ``--help``, and parsed by click like
 the flag itself, so a bad value (``STREAMER_DETECTORS=ture``, a negative size) is a usage error (exit 2).
-A flag used by several verbs reads the same variable in each.
+A flag used by several verbs reads the same variable in each, unless it takes another kind of value in one
+of them: there the verb is part of the name (``streamer schemas --topic``: ``STREAMER_SCHEMAS_TOPIC``).
 """
 
 from __future__ import annotations
@@ -43,9 +44,13 @@ def envvar_for(flag: str) -> str:
 
 
 class SettingOption(click.Option):
-    """A click option whose environment variable is derived from its (first long) flag name."""
+    """A click option whose environment variable is derived from its (first long) flag name.
 
-    def __init__(self, param_decls: Sequence[str], **attrs: Any) -> None:
+    ``verb="schemas"`` puts the verb in the name (``STREAMER_SCHEMAS_TOPIC``): for a flag whose name another
+    verb uses for a different kind of value, so one exported variable cannot reach both.
+    """
+
+    def __init__(self, param_decls: Sequence[str], verb: str | None = None, **attrs: Any) -> None:
         if "envvar" in attrs:
             raise TypeError("the environment variable is derived from the flag name; do not pass envvar")
         attrs.setdefault("show_envvar", True)
@@ -53,7 +58,7 @@ class SettingOption(click.Option):
         long_flags = [flag for flag in self.opts if flag.startswith("--")]
         if not long_flags:
             raise TypeError(f"option {self.opts} needs a --long name to derive its environment variable")
-        self.envvar = envvar_for(long_flags[0])
+        self.envvar = envvar_for(f"--{verb}-{long_flags[0][2:]}" if verb else long_flags[0])
 
 
 def option(*param_decls: str, **attrs: Any) -> Callable[[F], F]:

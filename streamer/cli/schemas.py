@@ -14,18 +14,22 @@ __all__ = ["schemas"]
 
 
 @click.command()
-@click.argument("topic", required=False, type=click.Choice(list(SCHEMA_FILE_BY_TOPIC)))
 @option(
-    "--out-dir",
-    "out",
+    "--topic",
+    verb="schemas",
+    type=click.Choice(list(SCHEMA_FILE_BY_TOPIC)),
+    help="Only this topic's schema (unprefixed name; dlq: the schema of its headers) [default: all].",
+)
+@option(
+    "--out",
+    verb="schemas",
     type=click.Path(file_okay=False, path_type=Path),
     help="Write the schema files into this folder (created if missing) and list them, instead of printing.",
 )
 def schemas(topic: str | None, out: Path | None) -> None:
     """The published JSON Schemas (draft 2020-12) of the topics' records.
 
-    TOPIC (unprefixed; dlq: the schema of its headers) prints or writes only that topic's schema.
-    Without --out-dir: one topic's schema, or a JSON object of every topic's schema by topic name.
+    Without --out: one topic's schema, or a JSON object of every topic's schema by topic name.
     Every output record carries the header streamer.schema_version: its schema's major version.
     """
     topics = [topic] if topic is not None else list(SCHEMA_FILE_BY_TOPIC)

@@ -47,7 +47,10 @@ def test_there_are_options_to_check() -> None:
 @pytest.mark.parametrize(("where", "param"), _options(), ids=lambda v: v if isinstance(v, str) else "")
 def test_every_option_reads_streamer_flag_name(where: str, param: click.Option) -> None:
     long_flag = next(flag for flag in param.opts if flag.startswith("--"))
-    expected = "STREAMER_" + long_flag.removeprefix("--").replace("-", "_").upper()
+    name = long_flag.removeprefix("--")
+    if where.startswith("streamer schemas "):  # --topic and --out mean other things for dlq and the sink
+        name = f"schemas-{name}"
+    expected = "STREAMER_" + name.replace("-", "_").upper()
     assert isinstance(param, SettingOption), where
     assert param.envvar == expected, where
     assert param.show_envvar, where
