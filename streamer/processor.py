@@ -106,6 +106,10 @@ class Processor:
     _raw_kinds: dict[str, Kind] = field(default_factory=dict)
     _touched: set[tuple[Kind, int]] = field(default_factory=set)
     _reset_pending: bool = False
+    # Outputs are stamped with event time, but never later than this (the clock of the batch): Kafka 4 refuses
+    # timestamps more than log.message.timestamp.after.max.ms (1 h by default) ahead of the broker's clock,
+    # and day-ahead prices are valid up to max_future_ms ahead.
+    _stamp_limit_ms: int = 0
 
     def __post_init__(self) -> None:
         self._raw_kinds = {self.topics.raw(kind): kind for kind in Kind}
@@ -113,7 +117,7 @@ class Processor:
     def process(self, batch: Sequence[InMessage]) -> BatchResult:
         if self._reset_pending:
             self._reset()
-        now_ms = self.clock_ms()
+        now_ms = self._stamp_limit_ms = self.clock_ms()
         primary: list[OutMessage] = []
         derived: list[OutMessage] = []
         touched: set[tuple[Kind, int]] = set()
@@ -168,7 +172,8 @@ class Processor:
         :mod:`streamer.enrichment`). Anomalies have no triggering record (origin null)."""
         if self._reset_pending:
             self._reset()
-        now_ms = self.clock_ms() if wall_ms is None else wall_ms
+        self._stamp_limit_ms = self.clock_ms()
+        now_ms = self._stamp_limit_ms if wall_ms is None else wall_ms
         out: list[OutMessage] = []
         for part in list(self._partitions.values()):
             out.extend(self._tick_partition(part, now_ms))
@@ -372,7 +377,7 @@ class Processor:
             key=accepted.key.encode(),
             value=orjson.dumps(record),
             headers=(*msg.headers, VERSION_HEADER),
-            timestamp_ms=accepted.event_time_ms,
+            timestamp_ms=min(accepted.event_time_ms, self._stamp_limit_ms),
             source_partition=msg.partition,
             source_topic=msg.topic,
             cause_ms=msg.timestamp_ms,
@@ -400,7 +405,7 @@ class Processor:
             key=key.encode(),
             value=orjson.dumps(record),
             headers=(*headers, VERSION_HEADER),
-            timestamp_ms=timestamp_ms,
+            timestamp_ms=min(timestamp_ms, self._stamp_limit_ms),
             source_partition=partition,
             outcome=outcome,
             cause_ms=cause_ms,

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import logging.config
+import time
 from typing import Any
 
 import faust
 
 from streamer.errors import AuthenticationError, BrokerError, ConfigError
 from streamer.kafka_security import check_connection
+from streamer.log_repeats import collapse_repeats
 from streamer.pipeline import create_app
 from streamer.settings import Settings
 
@@ -56,8 +59,12 @@ def logging_config(log_format: str, loglevel: str) -> dict[str, Any] | None:
 
 def run_worker(settings: Settings, loglevel: str = "warning", log_format: str = "text") -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    _check_credentials(settings)
+    config = logging_config(log_format, loglevel)
+    if config is not None:  # the lines logged while waiting for Kafka are JSON too
+        logging.config.dictConfig(config)
+    _wait_for_kafka(settings)
     app = create_app(settings)
+    collapse_repeats("aiokafka")  # a lost broker: one line per kind of failure per 10 s, not 25 a second
     tune_gc()
     worker = build_worker(app, loglevel, log_format)
     try:
@@ -95,13 +102,27 @@ def tune_gc() -> None:
     gc.set_threshold(20_000, 20, 100)
 
 
-def _check_credentials(settings: Settings) -> None:
-    """Stop before Faust starts when TLS or SASL fails: its clients would retry refused credentials forever.
+def _wait_for_kafka(settings: Settings, first_delay_s: float = 1.0, max_delay_s: float = 30.0) -> None:
+    """Return once a bootstrap broker answers; until then log each failure and retry with backoff.
 
-    An unreachable broker is only logged: the clients retry until it is back."""
-    try:
-        asyncio.run(check_connection(settings.bootstrap, settings.kafka_security))
-    except AuthenticationError:
-        raise
-    except BrokerError as exc:
-        log.warning("%s; starting anyway, the clients retry until it answers", exc)
+    Faust's clients give up at start-up when no broker answers, and the worker would exit; waiting here
+    first means a worker started before its cluster (a compose stack, a cluster being restarted) just starts
+    later. Refused credentials or failed TLS raise :class:`AuthenticationError` at once: retrying cannot fix
+    them, and Faust's clients would retry them forever. SIGTERM or SIGINT while waiting stop the process;
+    nothing has been consumed yet, so nothing is lost.
+    """
+    delay = first_delay_s
+    attempt = 1
+    while True:
+        try:
+            asyncio.run(check_connection(settings.bootstrap, settings.kafka_security))
+            if attempt > 1:
+                log.warning("Kafka at %s answers after %d attempts; starting", settings.bootstrap, attempt)
+            return
+        except AuthenticationError:
+            raise
+        except BrokerError as exc:
+            log.warning("%s; attempt %d, retrying in %.0f s", exc, attempt, delay)
+        time.sleep(delay)
+        delay = min(delay * 2, max_delay_s)
+        attempt += 1

@@ -144,10 +144,10 @@ __all__ = ["worker"]
     help="json: one JSON object per line (time, level, logger, pid, message, and topic/partition/offset on "
     "per-record warnings), for log collectors.",
 )
-def worker(loglevel: str, log_format: str, security: dict[str, Any], **values: Any) -> None:
+def worker(loglevel: str, log_format: str, security: dict[str, Any], **values: Any) -> int:
     """Consume raw.*, publish enriched.* and dlq until stopped (SIGTERM/SIGINT stop it cleanly)."""
     settings = settings_from(**security, **values)
     from streamer.runner import run_worker
 
     logging.getLogger("streamer").setLevel(loglevel.upper())
-    run_worker(settings, loglevel=loglevel, log_format=log_format)
+    return run_worker(settings, loglevel=loglevel, log_format=log_format)  # a crashed worker exits non-zero

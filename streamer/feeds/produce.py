@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -49,6 +50,17 @@ class ProduceSummary:
         }
 
 
+
+def kafka_timestamp(event_ms: int | None) -> int | None:
+    """The record's event time, but not later than now.
+
+    Day-ahead prices are valid up to two days ahead, and Kafka 4 brokers refuse a record stamped more than
+    ``log.message.timestamp.after.max.ms`` (1 h by default) ahead of their clock, which would fail the feed.
+    """
+    if event_ms is None:
+        return None
+    return min(event_ms, int(time.time() * 1000))
+
 async def produce(
     messages: Iterable[RawMessage],
     bootstrap: str,
@@ -93,7 +105,9 @@ async def produce(
             if topic not in known_topics:
                 await _require_topic(producer, topic, known_topics)
             pending.append(
-                await producer.send(topic, message.value, key=message.key, timestamp_ms=message.timestamp_ms)
+                await producer.send(
+                    topic, message.value, key=message.key, timestamp_ms=kafka_timestamp(message.timestamp_ms)
+                )
             )
             summary.sent[topic] += 1
             if len(pending) >= _CHUNK or loop.time() - settled_s >= _PROGRESS_EVERY_S:

@@ -288,3 +288,34 @@ def test_a_small_cache_gives_the_same_outputs_as_a_large_one(prices: list[RawMes
         return out
 
     assert run(1, 1) == run(10_000, 100_000)
+
+
+def test_outputs_of_day_ahead_prices_are_stamped_no_later_than_the_clock() -> None:
+    """A price a day ahead is valid, but a Kafka 4 broker refuses a record stamped more than an hour ahead of
+    its clock: the enriched record and its bars carry the processing time instead, the event time stays in
+    the value."""
+    now_ms = 1_767_225_600_000  # 2026-01-01T00:00Z
+    proc = Processor(
+        topics=SETTINGS.topics,
+        policy=SETTINGS.policy,
+        clock_ms=lambda: now_ms,
+        store=StateStore(lambda _p: MemoryBackend(), 100, 1000),
+        window_specs=parse_window_specs("5m"),
+        grace_ms=0,
+    )
+    messages = []
+    for hour in (23, 24):  # the second one closes the first one's bar
+        start = f"2026-01-01T{hour:02d}:00:00+00:00" if hour < 24 else "2026-01-02T00:00:00+00:00"
+        value = {"market": "PJM", "node": "WESTERN HUB", "interval_start": start, "interval_minutes": 5}
+        value |= {"lmp": 41.5, "currency": "USD", "version": 1, "source": "pjm-da"}
+        messages.append(RawMessage(Kind.PRICES, b"PJM:WESTERN HUB", orjson.dumps(value), now_ms))
+    result = proc.process(_in(messages))
+    enriched = [o for o in result.primary if o.outcome == "enriched"]
+    assert len(enriched) == 2 and len(_bars(result)) == 1
+    for out in [*enriched, *(o for o in result.derived if o.outcome == "bar")]:
+        assert out.timestamp_ms == now_ms
+    assert orjson.loads(enriched[0].value)["interval_start_ms"] == now_ms + 23 * 3_600_000
+
+    past = dict(orjson.loads(messages[0].value), interval_start="2025-12-31T22:00:00+00:00")
+    (earlier,) = proc.process(_in([RawMessage(Kind.PRICES, b"PJM:X", orjson.dumps(past), now_ms)], 5)).primary
+    assert earlier.timestamp_ms == now_ms - 2 * 3_600_000  # event time when it is not ahead

@@ -9,10 +9,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streamer.errors import ConfigError
+from streamer.cli import main
+from streamer.errors import AuthenticationError, BrokerError, ConfigError
 from streamer.pipeline import create_app
 from streamer.runner import build_worker, logging_config
-from streamer.settings import load_settings
+from streamer.settings import Settings, load_settings
 
 
 def test_the_faust_worker_leaves_the_root_log_level_alone(tmp_path: Path) -> None:
@@ -58,3 +59,45 @@ def test_an_unknown_log_format_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="text or json"):
         logging_config("xml", "info")
     assert logging_config("text", "info") is None
+
+
+def test_a_worker_that_crashes_exits_non_zero(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Faust's worker turns a start-up failure into SystemExit(1); the CLI must pass it on, not exit 0."""
+    import streamer.runner
+
+    monkeypatch.setattr(streamer.runner, "run_worker", lambda *_args, **_kwargs: 1)
+    assert main(["worker", "--data-dir", str(tmp_path)]) == 1
+
+
+def test_waiting_for_kafka_backs_off_and_logs_each_attempt(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import streamer.runner
+
+    answers_on = 4
+    calls: list[int] = []
+    sleeps: list[float] = []
+
+    async def check(_bootstrap: str, _security: object) -> None:
+        calls.append(1)
+        if len(calls) < answers_on:
+            raise BrokerError("cannot reach Kafka at 127.0.0.1:1")
+
+    monkeypatch.setattr(streamer.runner, "check_connection", check)
+    monkeypatch.setattr(streamer.runner.time, "sleep", sleeps.append)
+    with caplog.at_level(logging.WARNING, logger="streamer.runner"):
+        streamer.runner._wait_for_kafka(Settings(), first_delay_s=1, max_delay_s=3)  # noqa: SLF001
+    assert sleeps == [1, 2, 3]
+    assert [r.getMessage().rsplit(";", 1)[1] for r in caplog.records[:3]] == [
+        " attempt 1, retrying in 1 s",
+        " attempt 2, retrying in 2 s",
+        " attempt 3, retrying in 3 s",
+    ]
+    assert caplog.records[-1].getMessage() == "Kafka at 127.0.0.1:9092 answers after 4 attempts; starting"
+
+    async def refused(_bootstrap: str, _security: object) -> None:
+        raise AuthenticationError("Kafka at 127.0.0.1:9092 refused the credentials")
+
+    monkeypatch.setattr(streamer.runner, "check_connection", refused)
+    with pytest.raises(AuthenticationError):
+        streamer.runner._wait_for_kafka(Settings())  # noqa: SLF001
