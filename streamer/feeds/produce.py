@@ -50,7 +50,6 @@ class ProduceSummary:
         }
 
 
-
 def kafka_timestamp(event_ms: int | None) -> int | None:
     """The record's event time, but not later than now.
 
@@ -60,6 +59,7 @@ def kafka_timestamp(event_ms: int | None) -> int | None:
     if event_ms is None:
         return None
     return min(event_ms, int(time.time() * 1000))
+
 
 async def produce(
     messages: Iterable[RawMessage],
