@@ -17,6 +17,8 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from aiokafka.errors import ProducerFenced
+
 from streamer.processor import BatchResult, InMessage, OutMessage, Processor
 from streamer.state.store import Change
 
@@ -90,7 +92,9 @@ class ExactlyOnceDelivery:
     """process -> one transaction per partition (outputs, state changes and consumed offsets) -> local store.
 
     A crash at any point leaves each partition's batch committed entirely or not at all: read_committed
-    readers see every output exactly once, and the offsets need no separate commit.
+    readers see every output exactly once, and the offsets need no separate commit. A partition whose
+    transaction was fenced (another worker owns it now) is left to that worker: the other partitions of the
+    batch still commit, and the in-memory state, which ran ahead of what was committed, is reloaded.
     """
 
     def __init__(self, processor: Processor, transactions: Transactions, local: LocalState) -> None:
@@ -100,6 +104,7 @@ class ExactlyOnceDelivery:
         self._lock = asyncio.Lock()
 
     async def deliver(self, batch: Sequence[InMessage]) -> BatchResult:
+        """Process ``batch``; return what was committed (nothing of a fenced partition's records)."""
         async with self._lock:
             result = self.processor.process(batch)
             offsets: dict[int, dict[tuple[str, int], int]] = {}
@@ -107,18 +112,25 @@ class ExactlyOnceDelivery:
                 consumed = offsets.setdefault(msg.partition, {})
                 if msg.offset >= consumed.get((msg.topic, msg.partition), 0):
                     consumed[(msg.topic, msg.partition)] = msg.offset + 1
-            await self._commit(result.outputs, offsets)
-            return result
+            fenced = await self._commit(result.outputs, offsets)
+            if not fenced:
+                return result
+            return BatchResult(
+                [out for out in result.primary if out.source_partition not in fenced],
+                [out for out in result.derived if out.source_partition not in fenced],
+                result.skipped,
+            )
 
     async def tick(self, wall_ms: int | None = None) -> list[OutMessage]:
         async with self._lock:
             outputs = self.processor.tick(wall_ms)
-            await self._commit(outputs, {})
-            return outputs
+            fenced = await self._commit(outputs, {})
+            return [out for out in outputs if out.source_partition not in fenced]
 
     async def _commit(
         self, outputs: Sequence[OutMessage], offsets: dict[int, dict[tuple[str, int], int]]
-    ) -> None:
+    ) -> set[int]:
+        """Commit per partition; return the partitions whose transaction was fenced."""
         changes = self.processor.take_changes()
         topic = self._local.changelog_topic
         records: dict[int, list[OutMessage]] = {}
@@ -130,10 +142,22 @@ class ExactlyOnceDelivery:
                 for key, value in entries
             )
         partitions = sorted(set(records) | set(offsets))
-        written = await asyncio.gather(
-            *(self._transactions.commit(p, records.get(p, []), offsets.get(p, {})) for p in partitions)
+        results = await asyncio.gather(
+            *(self._transactions.commit(p, records.get(p, []), offsets.get(p, {})) for p in partitions),
+            return_exceptions=True,
         )
-        last = {tp: offset for result in written for tp, offset in result.items()}
+        fenced = {p for p, r in zip(partitions, results, strict=True) if isinstance(r, ProducerFenced)}
+        failure = next(
+            (r for r in results if isinstance(r, BaseException) and not isinstance(r, ProducerFenced)), None
+        )
+        last = {tp: offset for r in results if isinstance(r, dict) for tp, offset in r.items()}
         for partition, entries in changes.items():
-            self._local.write(partition, entries, last[(topic, partition)])
-        self.processor.persisted()
+            if (topic, partition) in last:  # committed: its changes are the partition's state now
+                self._local.write(partition, entries, last[(topic, partition)])
+        if failure is not None or fenced:
+            self.processor.forget_keys()  # the uncommitted partitions' state ran ahead: reload it
+            if failure is not None:
+                raise failure
+        else:
+            self.processor.persisted()
+        return fenced

@@ -199,8 +199,13 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
 
     async def deliver(records: list[Any]) -> None:
         assigned = app.consumer.assignment()
+        fenced = transactions.fenced  # exactly once: taken over by another worker, awaiting the rebalance
         messages = await gap_guard.admit(
-            [_in_message(r) for r in records if (r.topic, r.partition) in assigned]  # none of a revoked one
+            [
+                _in_message(r)
+                for r in records
+                if (r.topic, r.partition) in assigned and r.partition not in fenced  # none of a revoked one
+            ]
         )
         if not messages:
             return

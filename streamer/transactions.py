@@ -7,6 +7,11 @@ state). The transactional id is ``<app>-<partition>``: whichever worker owns a p
 the new owner's producer fences the old one and aborts its open transaction, even when the old one is a
 zombie that has not noticed it lost the partition. faust-streaming's own exactly-once mode is not used; it
 has open duplicate and fencing bugs.
+
+A worker whose producer was fenced has lost that partition: it must neither retry (a new producer with the
+same id would fence the rightful owner in turn) nor stop. The partition stays fenced here until a rebalance
+hands it back (:meth:`PartitionTransactions.claim`); the new owner processes the batch from the committed
+offsets.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ __all__ = ["PartitionTransactions"]
 log = logging.getLogger(__name__)
 
 _RETRY_PAUSE_S = 1.0
+_STOP_TIMEOUT_S = 10.0
 
 
 class PartitionTransactions:
@@ -41,6 +47,7 @@ class PartitionTransactions:
         self._batcher = RecordBatcher()
         self.retries = 0  # transactions aborted and tried again
         self.failing_since: float | None = None
+        self.fenced: set[int] = set()  # partitions another worker took over; not ours until claimed again
 
     async def _producer(self, partition: int) -> AIOKafkaProducer:
         producer = self._producers.get(partition)
@@ -60,6 +67,8 @@ class PartitionTransactions:
         """Write ``records`` and commit ``offsets`` (next offset per raw topic-partition) in one transaction;
         retried until it commits. Returns the last offset written per (topic, partition)."""
         while True:
+            if partition in self.fenced:
+                raise ProducerFenced()
             producer = None
             try:
                 producer = await self._producer(partition)
@@ -76,12 +85,26 @@ class PartitionTransactions:
                     )
                 await producer.commit_transaction()
             except ProducerFenced:
-                raise  # another worker owns this partition now
+                await self._lost(partition)
+                raise
             except KafkaError as exc:
                 await self._failed(partition, producer, exc)
                 continue
             self.failing_since = None
             return last_offsets(batches, results)
+
+    async def _lost(self, partition: int) -> None:
+        """Another worker's producer took ``partition`` over: drop ours, and keep away until claimed."""
+        log.warning(
+            "partition %d was taken over by another worker (fenced); the new owner processes its batch",
+            partition,
+        )
+        self.fenced.add(partition)
+        self._batcher.forget()
+        producer = self._producers.pop(partition, None)
+        if producer is not None:
+            with contextlib.suppress(KafkaError, TimeoutError):
+                await asyncio.wait_for(producer.stop(), _STOP_TIMEOUT_S)
 
     async def _failed(self, partition: int, producer: AIOKafkaProducer | None, exc: BaseException) -> None:
         self.retries += 1
@@ -104,6 +127,7 @@ class PartitionTransactions:
         """Take over ``partitions`` now: a producer's start fences the previous owner's and aborts its open
         transaction, whose outputs would otherwise hold read_committed readers back until it timed out."""
         await self.release(partitions)
+        self.fenced.clear()  # a new assignment: what it gives us is ours again
         for partition in sorted(partitions):
             try:
                 await self._producer(partition)

@@ -1,0 +1,242 @@
+"""The order a batch is delivered in, driven with fakes of the broker side and the real processor on SA1.
+
+At least once: nothing is persisted before every output is acknowledged, and a failed send persists nothing.
+Exactly once: each partition commits on its own; a partition whose transaction was fenced (another worker
+took it over) is left to its new owner without stopping the others, and its uncommitted state is dropped."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+from aiokafka.errors import KafkaConnectionError, ProducerFenced
+
+from streamer import transactions as transactions_module
+from streamer.delivery import BatchDelivery, ExactlyOnceDelivery
+from streamer.enrichment import parse_window_specs
+from streamer.feeds import read_path
+from streamer.feeds.base import RawMessage
+from streamer.processor import InMessage, OutMessage, Processor
+from streamer.settings import Settings
+from streamer.state import MemoryBackend, StateStore
+from streamer.state.store import Change
+from streamer.topics import Kind
+from streamer.transactions import PartitionTransactions
+
+SA1 = Path(__file__).resolve().parents[2] / "data" / "aemo_sa1" / "DATA200901_SA1.csv"
+NOW_MS = 4_000_000_000_000  # every 2009 row is in the past
+SETTINGS = Settings()
+CHANGELOG = "streamer-state-changelog"
+
+
+@pytest.fixture(scope="module")
+def batch() -> list[InMessage]:
+    """A day of SA1 prices on partition 0 and the same day's load on partition 1."""
+    rows = list(read_path(SA1, "aemo"))
+    prices = [m for m in rows if m.kind is Kind.PRICES][:288]
+    load = [m for m in rows if m.kind is Kind.LOAD][:288]
+    return _on(prices, 0) + _on(load, 1)
+
+
+def _on(messages: list[RawMessage], partition: int) -> list[InMessage]:
+    return [
+        InMessage(f"raw.{m.kind.value}", partition, i, m.key, m.value, [], m.timestamp_ms)
+        for i, m in enumerate(messages)
+    ]
+
+
+class Disk:
+    """Each partition's local store."""
+
+    def __init__(self) -> None:
+        self.backends: dict[int, MemoryBackend] = {}
+        self.changelog_offsets: dict[int, int] = {}
+
+    def backend(self, partition: int) -> MemoryBackend:
+        return self.backends.setdefault(partition, MemoryBackend())
+
+    def processor(self) -> Processor:
+        return Processor(
+            topics=SETTINGS.topics,
+            policy=SETTINGS.policy,
+            clock_ms=lambda: NOW_MS,
+            store=StateStore(self.backend, 10_000, 100_000),
+            window_specs=parse_window_specs("5m,1h,1h/5m"),
+        )
+
+    # LocalState
+    @property
+    def changelog_topic(self) -> str:
+        return CHANGELOG
+
+    def write(self, partition: int, changes: Sequence[Change], changelog_offset: int) -> None:
+        self.backend(partition).apply(changes)
+        self.changelog_offsets[partition] = changelog_offset
+
+    # StateWriter (at least once)
+    async def write_all(self, changes: dict[int, list[Change]]) -> None:
+        for partition, entries in changes.items():
+            self.backend(partition).apply(entries)
+
+
+class Transactions:
+    """Commits in memory; partitions in ``fenced`` raise ProducerFenced, in ``failing`` a broker error."""
+
+    def __init__(self, fenced: frozenset[int] = frozenset(), failing: frozenset[int] = frozenset()) -> None:
+        self.fenced = set(fenced)
+        self.failing = set(failing)
+        self.committed: dict[int, list[OutMessage]] = {}
+        self.offsets: dict[tuple[str, int], int] = {}
+        self._next: dict[tuple[str, int], int] = {}
+
+    async def commit(
+        self, partition: int, records: Sequence[OutMessage], offsets: Mapping[tuple[str, int], int]
+    ) -> dict[tuple[str, int], int]:
+        if partition in self.fenced:
+            raise ProducerFenced()
+        if partition in self.failing:
+            raise KafkaConnectionError("broker gone")
+        last: dict[tuple[str, int], int] = {}
+        for record in records:
+            tp = (record.topic, partition)
+            last[tp] = self._next.get(tp, 0)
+            self._next[tp] = last[tp] + 1
+        self.committed.setdefault(partition, []).extend(records)
+        self.offsets.update(offsets)
+        return last
+
+
+def _primary(records: Sequence[OutMessage]) -> list[OutMessage]:
+    return [r for r in records if r.outcome != "state" and r.source_topic]
+
+
+async def test_a_fenced_partition_is_left_to_its_new_owner_and_the_others_commit(
+    batch: list[InMessage],
+) -> None:
+    disk = Disk()
+    transactions = Transactions(fenced=frozenset({1}))
+    delivery = ExactlyOnceDelivery(disk.processor(), transactions, disk)
+
+    result = await delivery.deliver(batch)
+
+    assert {out.source_partition for out in result.outputs} == {0}, "a fenced partition's outputs aren't ours"
+    assert len(result.primary) == 288
+    assert [r.outcome for r in _primary(transactions.committed[0])] == ["enriched"] * 288
+    assert transactions.offsets == {("raw.prices", 0): 288}
+    assert 1 not in transactions.committed and 1 not in disk.changelog_offsets
+    assert disk.backend(0).data and not disk.backend(1).data
+
+    # The partition comes back (a rebalance): its batch is processed from its committed state, as new.
+    transactions.fenced.clear()
+    again = await delivery.deliver([m for m in batch if m.partition == 1])
+    fresh = Disk()
+    control = await ExactlyOnceDelivery(fresh.processor(), Transactions(), fresh).deliver(
+        [m for m in batch if m.partition == 1]
+    )
+    assert again.skipped == 0
+    assert [(o.topic, o.key, o.value) for o in again.outputs] == [
+        (o.topic, o.key, o.value) for o in control.outputs
+    ]
+    assert disk.backend(1).data == fresh.backend(1).data
+
+
+async def test_a_failed_commit_raises_after_the_committed_partitions_are_stored(
+    batch: list[InMessage],
+) -> None:
+    disk = Disk()
+    transactions = Transactions(failing=frozenset({1}))
+    delivery = ExactlyOnceDelivery(disk.processor(), transactions, disk)
+
+    with pytest.raises(KafkaConnectionError):
+        await delivery.deliver(batch)
+
+    assert disk.backend(0).data and not disk.backend(1).data
+    # Retried after the failure: partition 0 was done and is skipped; partition 1 is processed as new.
+    transactions.failing.clear()
+    retried = await delivery.deliver(batch)
+    assert retried.skipped == 288
+    assert [o.outcome for o in retried.primary] == ["enriched"] * 288
+    assert {o.source_partition for o in retried.primary} == {1}
+
+
+async def test_at_least_once_persists_only_after_every_output_is_acknowledged(batch: list[InMessage]) -> None:
+    disk = Disk()
+    events: list[str] = []
+
+    class Sender:
+        fail = True
+
+        async def send_all(self, records: Sequence[OutMessage]) -> dict[tuple[str, int], int]:
+            events.append(f"send {len(records)}")
+            if self.fail:
+                raise KafkaConnectionError("broker gone")
+            return {}
+
+    class Writer:
+        async def write(self, changes: dict[int, list[Change]]) -> None:
+            events.append("persist")
+            await disk.write_all(changes)
+
+    sender = Sender()
+    delivery = BatchDelivery(disk.processor(), sender, Writer())
+    with pytest.raises(KafkaConnectionError):
+        await delivery.deliver(batch)
+    assert events == [events[0]] and events[0].startswith("send ")
+    assert not disk.backend(0).data and not disk.backend(1).data, "state persisted before its outputs"
+
+    sender.fail = False  # the worker restarts: a new processor on the same disk
+    result = await BatchDelivery(disk.processor(), sender, Writer()).deliver(batch)
+    assert events[1:] == [events[0], "persist"]
+    assert len(result.primary) == 576 and result.skipped == 0
+    assert disk.backend(0).data and disk.backend(1).data
+
+
+class FakeProducer:
+    """A transactional producer whose transactions are fenced while ``FakeProducer.fencing`` is set."""
+
+    fencing = False
+    started: list[FakeProducer] = []
+
+    def __init__(self, **options: object) -> None:
+        self.transactional_id = options["transactional_id"]
+        self.stopped = False
+        self.committed = 0
+
+    async def start(self) -> None:
+        FakeProducer.started.append(self)
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    async def begin_transaction(self) -> None:
+        if FakeProducer.fencing:
+            raise ProducerFenced()
+
+    async def commit_transaction(self) -> None:
+        self.committed += 1
+
+
+async def test_a_fenced_worker_does_not_fence_the_new_owner_back_until_it_is_given_the_partition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(transactions_module, "AIOKafkaProducer", FakeProducer)
+    FakeProducer.started = []
+    options = {"bootstrap_servers": "kafka:9092"}
+    transactions = PartitionTransactions(options, id_prefix="app-tx", group_id="app")
+    await transactions.claim({3})
+    first = FakeProducer.started[0]
+
+    FakeProducer.fencing = True  # another worker's producer with id app-tx-3 started
+    with pytest.raises(ProducerFenced):
+        await transactions.commit(3, [], {})
+    assert first.stopped and transactions.fenced == {3}
+    FakeProducer.fencing = False
+    with pytest.raises(ProducerFenced):  # a later batch of the lost partition: no new producer, no retry
+        await transactions.commit(3, [], {})
+    assert FakeProducer.started == [first], "a new producer would fence the partition's rightful owner"
+
+    await transactions.claim({3})  # the rebalance gives it back
+    assert transactions.fenced == set() and len(FakeProducer.started) == 2
+    assert await transactions.commit(3, [], {}) == {}
+    assert FakeProducer.started[1].committed == 1 and FakeProducer.started[1].transactional_id == "app-tx-3"
