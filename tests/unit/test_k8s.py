@@ -5,6 +5,7 @@ pieces fit together: names, probes, the worker's real flags and variables, repli
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,18 @@ def _container() -> dict[str, Any]:
     return container
 
 
+def _mib(quantity: str) -> float:
+    units = {"Mi": 1.0, "Gi": 1024.0}
+    return float(quantity[:-2]) * units[quantity[-2:]]
+
+
+def _measured_peak_rss_mib() -> float:
+    """The newest benchmark's peak RSS of one worker."""
+    newest = sorted((REPO / "bench" / "results").glob("*.json"))[-1]
+    variants = json.loads(newest.read_text())["compare"]["variants"]
+    return float(next(v["peak_rss_mib"] for v in variants if v["variant"] == "streamer-1"))
+
+
 def test_worker_pods() -> None:
     resources = _resources()
     statefulset = resources["StatefulSet"]
@@ -175,7 +188,11 @@ def test_worker_pods() -> None:
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert pod["terminationGracePeriodSeconds"] >= 30
-    assert container["resources"]["limits"] == {"cpu": "1", "memory": "512Mi"}
+    # sized from the benchmark: room for the peak RSS measured, requests within limits
+    requests, limits = container["resources"]["requests"], container["resources"]["limits"]
+    assert _mib(requests["memory"]) <= _mib(limits["memory"])
+    assert _mib(limits["memory"]) > max(_measured_peak_rss_mib(), 1024)
+    assert float(requests["cpu"]) >= 1  # a busy worker uses one core
     # the headless service and the PDB select these pods
     labels = statefulset["spec"]["template"]["metadata"]["labels"]
     service = resources["Service"]
