@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from streamer.delivery import BatchDelivery, ExactlyOnceDelivery
 from streamer.enrichment import STALE_CLOCKS, parse_window_specs
 from streamer.errors import ConfigError
+from streamer.failure import stop_worker_on_failure
 from streamer.faust_boundary import (
     StreamerApp,
     TableState,
@@ -233,6 +234,10 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
                     await deliver(records)
                 finally:
                     raw_batches.done()
+        except Exception as exc:  # Faust would carry on without this agent: stop the worker instead
+            if not app.should_stop:  # (not an error of a worker already stopping)
+                stop_worker_on_failure(exc)
+            raise
         finally:
             await sender.stop()
             await transactions.stop()

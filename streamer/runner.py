@@ -12,6 +12,7 @@ from typing import Any
 import faust
 
 from streamer.errors import AuthenticationError, BrokerError, ConfigError
+from streamer.failure import failure
 from streamer.kafka_security import check_connection
 from streamer.log_repeats import collapse_repeats
 from streamer.pipeline import create_app
@@ -67,11 +68,12 @@ def run_worker(settings: Settings, loglevel: str = "warning", log_format: str = 
     collapse_repeats("aiokafka")  # a lost broker: one line per kind of failure per 10 s, not 25 a second
     tune_gc()
     worker = build_worker(app, loglevel, log_format)
+    code = 0
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+        code = int(exc.code or 0)
+    return code or (1 if failure() is not None else 0)
 
 
 def build_worker(app: faust.App, loglevel: str, log_format: str = "text") -> faust.Worker:

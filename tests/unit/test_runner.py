@@ -101,3 +101,36 @@ def test_waiting_for_kafka_backs_off_and_logs_each_attempt(
     monkeypatch.setattr(streamer.runner, "check_connection", refused)
     with pytest.raises(AuthenticationError):
         streamer.runner._wait_for_kafka(Settings())  # noqa: SLF001
+
+
+def test_a_failed_pipeline_stops_its_worker_which_exits_non_zero(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Faust carries on without a crashed agent; the worker must stop (SIGTERM to itself) and exit 1."""
+    import signal
+
+    import streamer.runner
+    from streamer.failure import clear_failure, failure, stop_worker_on_failure
+
+    received: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: received.append(signum))
+    try:
+        error = RuntimeError("a bug in a batch")
+        stop_worker_on_failure(error)
+        stop_worker_on_failure(RuntimeError("a second one, while stopping"))
+        assert received == [signal.SIGTERM] and failure() is error
+
+        class Worker:
+            def execute_from_commandline(self) -> None:
+                raise SystemExit(0)  # Faust's clean stop after the SIGTERM
+
+        monkeypatch.setattr(streamer.runner, "_wait_for_kafka", lambda _settings: None)
+        monkeypatch.setattr(streamer.runner, "create_app", lambda _settings: object())
+        monkeypatch.setattr(streamer.runner, "tune_gc", lambda: None)
+        monkeypatch.setattr(streamer.runner, "build_worker", lambda *_args: Worker())
+        assert streamer.runner.run_worker(Settings(data_dir=tmp_path)) == 1
+        clear_failure()
+        assert streamer.runner.run_worker(Settings(data_dir=tmp_path)) == 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        clear_failure()
