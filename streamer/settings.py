@@ -38,7 +38,7 @@ class Settings:
     web_host: str = "127.0.0.1"
     serve_dashboard: bool = False  # the worker also serves the dashboard page on its web port
     stall_timeout_ms: int = 60_000  # /healthz fails after this long with records waiting and no progress
-    batch_size: int = 500
+    batch_size: int = 200  # bounds what a crash publishes twice (at least once): one batch in flight
     batch_within_ms: int = 50
     producer_linger_ms: int = 10
     table_standby_replicas: int = 0

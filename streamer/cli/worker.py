@@ -31,7 +31,11 @@ __all__ = ["worker"]
     type=click.IntRange(0),
     help="Warm copies of each table partition on other replicas, for fast fail-over [default 0].",
 )
-@option("--batch-size", type=click.IntRange(1), help="Events processed per batch at most [default 500].")
+@option(
+    "--batch-size",
+    type=click.IntRange(1),
+    help="Events processed per batch at most [default 200]; a crash publishes at most one batch twice.",
+)
 @option(
     "--batch-within-ms", type=click.IntRange(0), help="Wait at most this long to fill a batch [default 50]."
 )
