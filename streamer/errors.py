@@ -66,3 +66,7 @@ class FeedError(StreamerError):
 
 class BenchmarkError(StreamerError):
     """A benchmark variant failed, stopped or did not finish in time."""
+
+
+class PartitionsLost(StreamerError):
+    """Exactly once: partitions another worker fenced stayed assigned to this one."""

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from streamer.delivery import BatchDelivery, ExactlyOnceDelivery
 from streamer.enrichment import STALE_CLOCKS, parse_window_specs
-from streamer.errors import ConfigError
+from streamer.errors import ConfigError, PartitionsLost
 from streamer.failure import stop_worker_on_failure
 from streamer.faust_boundary import (
     StreamerApp,
@@ -39,7 +39,7 @@ from streamer.sender import MAX_REQUEST_BYTES, BatchSender
 from streamer.settings import Settings
 from streamer.state.store import Change, StateStore
 from streamer.topics import Kind
-from streamer.transactions import PartitionTransactions
+from streamer.transactions import STUCK_AFTER_S, PartitionTransactions
 from streamer.web.probes import add_probe_routes, probe_app
 
 __all__ = ["ChangelogWriter", "create_app"]
@@ -256,6 +256,15 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     async def observe_partitions() -> None:
         """Lag, stalls, sends, recovery: what /metrics, /healthz and /readyz report."""
         nonlocal retries_seen
+        held = {partition for _, partition in assigned_partitions(app, raw_topics)}
+        stuck = transactions.fenced_since(STUCK_AFTER_S) & held
+        if stuck and not app.should_stop:  # taken over, yet still ours: let the group reassign them
+            stop_worker_on_failure(
+                PartitionsLost(
+                    f"partitions {sorted(stuck)} were taken over by another worker but are still assigned "
+                    f"here after {STUCK_AFTER_S:.0f} s"
+                )
+            )
         lag: dict[tuple[str, int], int] = {}
         lag_s: dict[tuple[str, int], float] = {}
         queued = raw_batches.oldest_timestamps()

@@ -8,10 +8,12 @@ the new owner's producer fences the old one and aborts its open transaction, eve
 zombie that has not noticed it lost the partition. faust-streaming's own exactly-once mode is not used; it
 has open duplicate and fencing bugs.
 
-A worker whose producer was fenced has lost that partition: it must neither retry (a new producer with the
-same id would fence the rightful owner in turn) nor stop. The partition stays fenced here until a rebalance
-hands it back (:meth:`PartitionTransactions.claim`); the new owner processes the batch from the committed
-offsets.
+A worker whose producer was fenced has lost that partition: it must not retry (a new producer with the same
+id would fence the other worker in turn). The partition stays fenced here until a rebalance hands it back
+(:meth:`PartitionTransactions.claim`). Two workers can both hold a partition only while one of them acts on an
+older assignment, which its next heartbeat (every 3 s) corrects; a partition still fenced and assigned after
+``STUCK_AFTER_S`` means that did not happen, and the worker stops so that the group reassigns it
+(:meth:`PartitionTransactions.fenced_since`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 _RETRY_PAUSE_S = 1.0
 _STOP_TIMEOUT_S = 10.0
+STUCK_AFTER_S = 15.0
 
 
 class PartitionTransactions:
@@ -47,7 +50,7 @@ class PartitionTransactions:
         self._batcher = RecordBatcher()
         self.retries = 0  # transactions aborted and tried again
         self.failing_since: float | None = None
-        self.fenced: set[int] = set()  # partitions another worker took over; not ours until claimed again
+        self._fenced_at: dict[int, float] = {}  # partition -> when another worker's producer fenced ours
 
     async def _producer(self, partition: int) -> AIOKafkaProducer:
         producer = self._producers.get(partition)
@@ -60,6 +63,16 @@ class PartitionTransactions:
             )  # init_transactions: fences the previous owner, aborts its open transaction
             self._producers[partition] = producer
         return producer
+
+    @property
+    def fenced(self) -> set[int]:
+        """Partitions another worker took over, with no rebalance since."""
+        return set(self._fenced_at)
+
+    def fenced_since(self, seconds: float) -> set[int]:
+        """Partitions fenced at least ``seconds`` ago, with no rebalance since."""
+        now = time.monotonic()
+        return {partition for partition, at in self._fenced_at.items() if now - at >= seconds}
 
     async def commit(
         self, partition: int, records: Sequence[Outgoing], offsets: Mapping[tuple[str, int], int]
@@ -99,7 +112,7 @@ class PartitionTransactions:
             "partition %d was taken over by another worker (fenced); the new owner processes its batch",
             partition,
         )
-        self.fenced.add(partition)
+        self._fenced_at[partition] = time.monotonic()
         self._batcher.forget()
         producer = self._producers.pop(partition, None)
         if producer is not None:
@@ -127,7 +140,7 @@ class PartitionTransactions:
         """Take over ``partitions`` now: a producer's start fences the previous owner's and aborts its open
         transaction, whose outputs would otherwise hold read_committed readers back until it timed out."""
         await self.release(partitions)
-        self.fenced.clear()  # a new assignment: what it gives us is ours again
+        self._fenced_at.clear()  # a new assignment: what it gives us is ours
         for partition in sorted(partitions):
             try:
                 await self._producer(partition)

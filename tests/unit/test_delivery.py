@@ -6,6 +6,7 @@ took it over) is left to its new owner without stopping the others, and its unco
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -235,6 +236,13 @@ async def test_a_fenced_worker_does_not_fence_the_new_owner_back_until_it_is_giv
     with pytest.raises(ProducerFenced):  # a later batch of the lost partition: no new producer, no retry
         await transactions.commit(3, [], {})
     assert FakeProducer.started == [first], "a new producer would fence the partition's rightful owner"
+
+    assert transactions.fenced_since(0) == {3} and transactions.fenced_since(3600) == set()
+    later = time.monotonic() + 3600
+    monkeypatch.setattr(transactions_module.time, "monotonic", lambda: later)
+    assert transactions.fenced_since(3600) == {3}, "still fenced an hour later: the worker stops (pipeline)"
+    monkeypatch.undo()
+    monkeypatch.setattr(transactions_module, "AIOKafkaProducer", FakeProducer)
 
     await transactions.claim({3})  # the rebalance gives it back
     assert transactions.fenced == set() and len(FakeProducer.started) == 2
