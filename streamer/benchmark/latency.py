@@ -23,13 +23,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from streamer.benchmark.loader import SENT_HEADER, feed_paced
 from streamer.benchmark.stats import summarize_latencies
+from streamer.benchmark.watch import unstarted_reader
 from streamer.errors import BenchmarkError
 from streamer.feeds.base import RawMessage
-from streamer.kafka_security import aiokafka_options
 from streamer.settings import Settings
 
 __all__ = ["LatencyResult", "latency_of", "measure_latency", "warmup_ms"]
@@ -90,12 +90,7 @@ async def measure_latency(
     timeout_s: float,
 ) -> LatencyResult:
     """Feed ``messages`` at ``rate_per_s``; once their outputs are written, read every stamped one back."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap,
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-        **aiokafka_options(settings.kafka_security),
-    )
+    consumer = unstarted_reader(settings)
     await consumer.start()
     try:
         tps = [TopicPartition(t, p) for t in output_topics for p in range(settings.partitions)]

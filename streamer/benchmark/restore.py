@@ -27,7 +27,7 @@ from streamer.admin import create_topics
 from streamer.benchmark.loader import load_backlog
 from streamer.benchmark.processes import Child, status_kib
 from streamer.benchmark.variants import Variant, wait_ready
-from streamer.benchmark.watch import OutputWatcher
+from streamer.benchmark.watch import OutputWatcher, unstarted_reader
 from streamer.benchmark.workload import Workload
 from streamer.errors import BenchmarkError
 from streamer.kafka_security import aiokafka_options
@@ -69,12 +69,7 @@ async def _committed_everything(settings: Settings, timeout_s: float) -> None:
 
 async def count_live_keys(settings: Settings, topic: str, partitions: int) -> tuple[int, int]:
     """(records, live keys) of a changelog topic: keys whose last record is not a tombstone."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap,
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-        **aiokafka_options(settings.kafka_security),
-    )
+    consumer = unstarted_reader(settings)
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in range(partitions)]  # the table's, as the raw topics'

@@ -24,6 +24,16 @@ __all__ = ["MemorySample", "OutputWatcher"]
 _POLL_S = 0.02
 
 
+def unstarted_reader(settings: Settings) -> AIOKafkaConsumer:
+    """A group-less consumer of the bench's output topics, with large fetches; the caller starts it."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        **aiokafka_options(settings.kafka_security),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class MemorySample:
     t_s: float
