@@ -48,6 +48,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from mode.utils.futures import notify
 
+from streamer.changelog_restore import ChangelogRestore
 from streamer.errors import StreamerError
 from streamer.state.rocksdb import RocksBackend, write_changes
 
@@ -55,6 +56,7 @@ __all__ = [
     "PINNED_FAUST",
     "FaustVersionError",
     "RawBatches",
+    "RestoringTable",
     "StreamerApp",
     "TableState",
     "assigned_partitions",
@@ -169,6 +171,37 @@ class TableState:
         store = self._store()
         offset = (store.offset_key, str(changelog_offset).encode())
         write_changes(store._db_for_partition(partition), changes, [offset])  # noqa: SLF001
+
+
+class RestoringTable(faust.Table):
+    """A table whose newly assigned active partitions catch up from the changelog in bulk
+    (:mod:`streamer.changelog_restore`) once their DBs are open, before Faust's recovery reads the persisted
+    offsets. Standby partitions are left to Faust, which follows them continuously anyway."""
+
+    bulk_restore: ChangelogRestore | None = None
+
+    async def on_rebalance(
+        self, assigned: set[Any], revoked: set[Any], newly_assigned: set[Any], generation_id: int = 0
+    ) -> None:
+        await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
+        restore, app = self.bulk_restore, self.app
+        if restore is None:
+            return
+        topic = self.changelog_topic.get_topic_name()
+        standbys = app.assignor.assigned_standbys()
+        mine = [tp for tp in newly_assigned if tp.topic == topic and tp not in standbys]
+        if not mine:
+            return
+        store = self.data
+        persisted = {tp.partition: store.persisted_offset(tp) for tp in mine}
+        try:
+            await restore.run(
+                topic,
+                persisted,
+                lambda: not app.should_stop and app.consumer_generation_id == generation_id,
+            )
+        except (KafkaError, OSError) as exc:
+            log.warning("bulk restore of %s stopped (%r); Faust's recovery reads the rest", topic, exc)
 
 
 # -- offsets -------------------------------------------------------------------------------------------
@@ -451,6 +484,12 @@ class StreamerApp(faust.App):
         """Exactly-once mode writes the changelogs in transactions: let recovery find their true end."""
         self.transactional_changelogs = frozenset(topics)
         self.client_options = client_options
+
+    def restoring_table(self, name: str, **kwargs: Any) -> RestoringTable:
+        """As ``App.Table``, of the class that restores in bulk (give it a ``bulk_restore``)."""
+        table = RestoringTable(self, name=name, beacon=self.tables.beacon, **kwargs)
+        self.tables.add(table)
+        return table
 
     def batch_raw_topics(self, maxsize: int = 2) -> RawBatches:
         """Deliver the guarded topics' records to the pipeline in batches (see the module docstring)."""

@@ -18,6 +18,7 @@ import faust
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from streamer.changelog_restore import ChangelogRestore
 from streamer.delivery import BatchDelivery, ExactlyOnceDelivery
 from streamer.enrichment import STALE_CLOCKS, parse_window_specs
 from streamer.errors import ConfigError, PartitionsLost
@@ -129,7 +130,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     # Co-partitioned with the raw topics; written in bulk through TableState, never per key (see
     # streamer.state for the key layout). The App's ``rocksdb_options`` never reach the store; a Table's
     # ``options`` do, and the store pops its own keys out of the dict, so each table gets a fresh one.
-    table = app.Table(
+    table = app.restoring_table(
         STATE_TABLE,
         default=None,
         key_type=bytes,
@@ -143,6 +144,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         },
     )
     table_state = TableState(table)
+    client_options = {"bootstrap_servers": settings.bootstrap, **aiokafka_options(settings.kafka_security)}
+    table.bulk_restore = ChangelogRestore(client_options, table_state.write)
     store = StateStore(
         table_state.backend,
         series_capacity=settings.state_cache_series,
@@ -158,12 +161,10 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         detectors_enabled=settings.detectors_enabled,
         stale_clock=settings.stale_clock,
     )
-    sender = BatchSender(
-        {"bootstrap_servers": settings.bootstrap, **aiokafka_options(settings.kafka_security)}
-    )
+    sender = BatchSender(client_options)
     exactly_once = settings.processing_guarantee == "exactly_once"
     transactions = PartitionTransactions(
-        {"bootstrap_servers": settings.bootstrap, **aiokafka_options(settings.kafka_security)},
+        client_options,
         id_prefix=f"{settings.app_id}-tx",
         group_id=settings.app_id,
     )
@@ -172,7 +173,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         delivery = ExactlyOnceDelivery(processor, transactions, table_state)
         app.changelogs_are_transactional(
             [table_state.changelog_topic],
-            {"bootstrap_servers": settings.bootstrap, **aiokafka_options(settings.kafka_security)},
+            client_options,
         )
     else:
         delivery = BatchDelivery(processor, sender, ChangelogWriter(sender, table_state))
