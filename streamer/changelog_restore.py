@@ -82,7 +82,9 @@ class ChangelogRestore:
             for tp in remaining:
                 consumer.seek(tp, starts[tp])
             for tp in sorted(remaining):
-                log.info("bulk restore of %s[%d]: offsets %d to %d", topic, tp.partition, starts[tp], ends[tp])
+                log.info(
+                    "bulk restore of %s[%d]: offsets %d to %d", topic, tp.partition, starts[tp], ends[tp]
+                )
             while remaining and keep_going():
                 fetched = await consumer.getmany(*remaining, timeout_ms=500, max_records=_FETCH_RECORDS)
                 for tp, batch in fetched.items():

@@ -17,7 +17,7 @@ the capacities, not by the number of series or by time. No I/O happens here beyo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Protocol
@@ -101,6 +101,9 @@ class _PaneView:
 
     def panes_of(self, key: str) -> PaneGroup:
         return self._store.series_panes(self._partition, self._kind, key)
+
+    def read_panes(self, key: str) -> Mapping[int, Pane]:
+        return self._store.read_panes(self._partition, self._kind, key)
 
     def put_pane(self, key: str, pane: Pane) -> None:
         self._store.put_pane(self._partition, self._kind, key, pane)
@@ -186,18 +189,27 @@ class StateStore:
         ident = (partition, kind, key)
         group = self._pane_groups.get(ident)
         if group is None:
-            self.reads += 1
-            prefix = series_pane_prefix(kind, key)
-            group = PaneGroup(
-                (pane_start(entry_key), Pane.from_list(orjson.loads(value)))
-                for entry_key, value in self._backend_for(partition).scan(prefix, prefix + b"\xff")
-            )
-            dirty = self._dirty.get(partition)
-            if dirty is not None:  # deletions of this batch that the backend does not know yet
-                for start_ms in dirty.deleted_panes.get((kind, key), ()):
-                    group.pop(start_ms, None)
+            group = self._load_panes(partition, kind, key)
             self._pane_count += len(group)
             self._pane_groups[ident] = group  # evicted oldest loaded first
+        return group
+
+    def read_panes(self, partition: int, kind: Kind, key: str) -> Mapping[int, Pane]:
+        """As :meth:`series_panes`, but a series that is not cached is read without being cached."""
+        group = self._pane_groups.get((partition, kind, key))
+        return group if group is not None else self._load_panes(partition, kind, key)
+
+    def _load_panes(self, partition: int, kind: Kind, key: str) -> PaneGroup:
+        self.reads += 1
+        prefix = series_pane_prefix(kind, key)
+        group = PaneGroup(
+            (pane_start(entry_key), Pane.from_list(orjson.loads(value)))
+            for entry_key, value in self._backend_for(partition).scan(prefix, prefix + b"\xff")
+        )
+        dirty = self._dirty.get(partition)
+        if dirty is not None:  # deletions of this batch that the backend does not know yet
+            for start_ms in dirty.deleted_panes.get((kind, key), ()):
+                group.pop(start_ms, None)
         return group
 
     def pane(self, partition: int, kind: Kind, key: str, start_ms: int) -> Pane | None:

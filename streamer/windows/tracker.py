@@ -52,6 +52,11 @@ class PaneStore(Protocol):
         """Every pane of ``key`` by start."""
         ...
 
+    def read_panes(self, key: str) -> Mapping[int, Pane]:
+        """As :meth:`panes_of`, to read only: a store with a bounded cache need not cache them (closing a
+        window reads every series' panes once, and would otherwise load every series into the cache)."""
+        ...
+
     def put_pane(self, key: str, pane: Pane) -> None: ...
 
     def delete_pane(self, key: str, start_ms: int) -> None: ...
@@ -80,6 +85,9 @@ class MemoryPaneStore:
         if group is None:
             group = self.series[key] = PaneGroup()
         return group
+
+    def read_panes(self, key: str) -> Mapping[int, Pane]:
+        return self.series.get(key) or {}
 
     def put_pane(self, key: str, pane: Pane) -> None:
         group = self.series.get(key)
@@ -140,6 +148,10 @@ class ClosedBar:
 
 
 _NO_WINDOWS = AddResult(0, ())
+
+
+def _closing_order(item: tuple[int, str, Bar]) -> tuple[int, str]:
+    return item[0], item[1]
 
 
 class WindowTracker:
@@ -286,22 +298,29 @@ class WindowTracker:
                     end = start + spec.size_ms
                     if (upper is None or end <= upper) and (lower is None or end > lower):
                         closing.add((end, i, start))
+        # Per series, the closing windows it has panes in; each series' panes are then read once.
+        windows = sorted(closing)
         pane_ms = self.pane_ms
-        panes_of = self.store.panes_of
-        for end, i, start in sorted(closing):
-            spec = self.specs[i]
-            starts = range(start, end, pane_ms)
-            if len(starts) == 1:  # the window is one pane
-                for key in sorted(self._index.get(start, ())):
-                    pane = panes_of(key).get(start)
-                    if pane is not None:
-                        self._ready.append(ClosedBar(key, combine(spec.name, start, end, (pane,))))
-                continue
-            keys = dict.fromkeys(chain.from_iterable(self._index.get(p, ()) for p in starts))
-            for key in sorted(keys):
-                panes = list(filter(None, map(panes_of(key).get, starts)))
+        index = self._index
+        wanted: dict[str, list[int]] = {}
+        for n, (end, _, start) in enumerate(windows):
+            for key in chain.from_iterable(index.get(p, ()) for p in range(start, end, pane_ms)):
+                of_key = wanted.get(key)
+                if of_key is None:
+                    wanted[key] = [n]
+                elif of_key[-1] != n:
+                    of_key.append(n)
+        read_panes = self.store.read_panes
+        bars: list[tuple[int, str, Bar]] = []
+        for key, closing_of_key in wanted.items():
+            group = read_panes(key)
+            for n in closing_of_key:
+                end, i, start = windows[n]
+                panes = [pane for pane in map(group.get, range(start, end, pane_ms)) if pane is not None]
                 if panes:
-                    self._ready.append(ClosedBar(key, combine(spec.name, start, end, panes)))
+                    bars.append((n, key, combine(self.specs[i].name, start, end, panes)))
+        bars.sort(key=_closing_order)  # by window (end, spec, start), then series: as they close
+        self._ready.extend(ClosedBar(key, bar) for _, key, bar in bars)
         if watermark_ms is not None:
             self._closed_through = watermark_ms
             self._next_deadline = self._earliest_deadline()
