@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from streamer import jsonbytes
 from streamer.detectors import Anomaly, DetectorConfig, DetectorSet
 from streamer.revisions import DEFAULT_HORIZON_MS, Revision
 from streamer.state.keys import (
@@ -60,7 +61,8 @@ class Meta:
     revisions_pruned_ms: int | None = None  # revision entries of intervals before this are deleted
 
     def encode(self) -> bytes:
-        return orjson.dumps([self.watermark_ms, self.late_count, self.next_offset, self.revisions_pruned_ms])
+        fields = [self.watermark_ms, self.late_count, self.next_offset, self.revisions_pruned_ms]
+        return jsonbytes.dumps(fields)
 
     @classmethod
     def decode(cls, data: bytes | None) -> Meta:

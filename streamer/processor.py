@@ -20,8 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
+from streamer import jsonbytes
 from streamer.detectors import DetectorConfig
 from streamer.detectors.base import Anomaly
 from streamer.dlq import Headers, Origin, dead_letter_headers
@@ -375,7 +374,7 @@ class Processor:
         return OutMessage(
             topic=self.topics.enriched(kind),
             key=accepted.key.encode(),
-            value=orjson.dumps(record),
+            value=jsonbytes.dumps(record),
             headers=(*msg.headers, VERSION_HEADER),
             timestamp_ms=min(accepted.event_time_ms, self._stamp_limit_ms),
             source_partition=msg.partition,
@@ -403,7 +402,7 @@ class Processor:
         return OutMessage(
             topic=topic,
             key=key.encode(),
-            value=orjson.dumps(record),
+            value=jsonbytes.dumps(record),
             headers=(*headers, VERSION_HEADER),
             timestamp_ms=min(timestamp_ms, self._stamp_limit_ms),
             source_partition=partition,

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from streamer import jsonbytes
 from streamer.detectors import DetectorSet
 from streamer.state.keys import chunk_key, series_key
 from streamer.state.store import Change
@@ -47,7 +48,7 @@ class SeriesState:
             for slot, data in self.detectors.take_chunks(self.key)
         ]
         summary = [self.last_offset, self.newest_ms, self.detectors.dump_key(self.key)]
-        changes.append((series_key(self.kind, self.key), orjson.dumps(summary)))
+        changes.append((series_key(self.kind, self.key), jsonbytes.dumps(summary)))
         return changes
 
     def evicted(self) -> None:

@@ -24,6 +24,7 @@ from typing import Protocol
 
 import orjson
 
+from streamer import jsonbytes
 from streamer.state.keys import pane_key, pane_prefix, pane_start, parse_pane_key, series_pane_prefix
 from streamer.topics import Kind
 from streamer.windows.panes import Pane, PaneGroup
@@ -245,7 +246,7 @@ class StateStore:
             return []
         changes: list[Change] = list(dirty.raw.items())
         for (kind, key, start_ms), pane in dirty.panes.items():
-            value = None if pane is None else orjson.dumps(pane.to_list())
+            value = None if pane is None else jsonbytes.dumps(pane.to_list())
             changes.append((pane_key(kind, key, start_ms), value))
         for series in dirty.series.values():
             changes.extend(series.encode())
