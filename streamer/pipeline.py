@@ -34,6 +34,7 @@ from streamer.faust_boundary import (
 from streamer.health import Health
 from streamer.kafka_security import aiokafka_options, faust_options
 from streamer.metrics import PipelineMetrics
+from streamer.native_memory import release_free_memory
 from streamer.offset_guard import OffsetGapGuard
 from streamer.processor import InMessage, Processor
 from streamer.sender import MAX_REQUEST_BYTES, BatchSender
@@ -293,6 +294,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     async def observe_state() -> None:
         metrics.open_windows.set(processor.open_window_count())
         metrics.state_keys.set(table_state.estimate_keys())
+        release_free_memory()  # a batch that closed every series' windows freed a lot at once
 
     @app.task
     async def serve_http() -> None:

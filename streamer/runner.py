@@ -15,6 +15,7 @@ from streamer.errors import AuthenticationError, BrokerError, ConfigError
 from streamer.failure import failure
 from streamer.kafka_security import check_connection
 from streamer.log_repeats import collapse_repeats
+from streamer.native_memory import limit_arenas
 from streamer.pipeline import create_app
 from streamer.settings import Settings
 
@@ -59,6 +60,7 @@ def logging_config(log_format: str, loglevel: str) -> dict[str, Any] | None:
 
 
 def run_worker(settings: Settings, loglevel: str = "warning", log_format: str = "text") -> int:
+    limit_arenas()  # before Faust's consumer thread and RocksDB's threads start
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     config = logging_config(log_format, loglevel)
     if config is not None:  # the lines logged while waiting for Kafka are JSON too
