@@ -38,7 +38,6 @@ Write = Callable[[int, list[Change], int], None]
 @dataclass(frozen=True, slots=True)
 class RestoreReport:
     records: int
-    partitions: int
     seconds: float
     complete: bool  # every partition reached the end it had when the restore began
 
@@ -95,7 +94,7 @@ class ChangelogRestore:
                     # read_committed skips aborted records and commit markers: the position says where it is
                     if await consumer.position(tp) >= ends[tp]:
                         remaining.discard(tp)
-            report = RestoreReport(records, len(tps), time.monotonic() - started, not remaining)
+            report = RestoreReport(records, time.monotonic() - started, not remaining)
         finally:
             await consumer.stop()
         if records:
