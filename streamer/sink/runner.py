@@ -85,6 +85,10 @@ class _Sink:
         # The offset after the last record taken in (written or buffered); records before it are skipped:
         # after a restart or a rebalance, the files hold them already, or a seek re-reads them.
         self.next_offset: dict[TopicPartition, int] = {}
+        # Offsets the files hold that the group may not have committed: a kill between a roll's rename and
+        # its commit leaves the group behind the files, and with nothing new to read no roll would ever
+        # commit them; the loop commits these outside the rebalance listener.
+        self.catch_up: dict[TopicPartition, int] = {}
         self.consumer: AIOKafkaConsumer | None = None
         # Writing a roll and reading progress back on a rebalance never overlap: a scan in the middle of a
         # roll's renames would take it for an interrupted one.
@@ -115,12 +119,15 @@ class _Sink:
                 # From now on records of the partition are taken in: aiokafka may fetch and hand out
                 # records of a new assignment before this listener is done, and those were dropped.
                 self.next_offset[tp] = offset or 0
+                if offset is not None:
+                    self.catch_up[tp] = offset
                 log.info("%s[%d]: the files hold everything before offset %s", topic, number, offset)
 
     async def revoked(self, partitions: set[TopicPartition]) -> None:
         await self.flush([tp for tp in partitions if tp in self.pending or tp in self.full], force=True)
         for tp in partitions:
             self.next_offset.pop(tp, None)
+            self.catch_up.pop(tp, None)
 
     # -- records ---------------------------------------------------------------------------------------
     def add(self, tp: TopicPartition, record: ConsumerRecord) -> None:
@@ -164,7 +171,8 @@ class _Sink:
             await self._flush(partitions, force)
 
     async def _flush(self, partitions: list[TopicPartition], force: bool) -> None:
-        commits: dict[TopicPartition, int] = {}
+        commits = self.catch_up
+        self.catch_up = {}
         now_ms = _now_ms()
         for tp in partitions:
             rolls = self.full.pop(tp, [])
@@ -221,7 +229,7 @@ class _Sink:
                     for record in records:
                         self.add(tp, record)
                 due = self.due(_now_ms())
-                if due:
+                if due or self.catch_up:
                     await self.flush(due)
                 if ends and await self._reached(ends):
                     break

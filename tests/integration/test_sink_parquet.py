@@ -147,6 +147,42 @@ def positions_in_files(out: Path) -> Counter[tuple[str, int, int]]:
     return seen
 
 
+async def assert_committed_to_the_end(bootstrap: str, group: str, published: Published) -> None:
+    """The group's committed offsets are past every record the pipeline published to the sink's topics."""
+    prefix = published.prefix
+    for topic in SINK_TOPICS:
+        ends: Counter[int] = Counter()
+        for r in published.records:
+            if r.topic == prefix + topic:
+                ends[r.partition] = max(ends[r.partition], r.offset + 1)
+        committed = await committed_offsets(bootstrap, group, prefix + topic, tuple(range(PARTITIONS)))
+        assert all(committed[p] >= ends[p] for p in ends), (topic, committed, ends)
+
+
+def run_sink_to_the_end(args: list[str]) -> dict[str, Any]:
+    result = subprocess.run(
+        [*args, "--exit-at-end", "--json"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    report: dict[str, Any] = orjson.loads(result.stdout)
+    return report
+
+
+async def test_files_ahead_of_the_group_are_committed_without_new_records(
+    bootstrap: str, published: Published, tmp_path: Path
+) -> None:
+    """What a kill between a roll's rename and its commit leaves: files that hold more than the group
+    committed. A run with nothing new to read commits the files' end, so the group's lag is the truth."""
+    prefix = published.prefix
+    out = tmp_path / "history"
+    first = await asyncio.to_thread(run_sink_to_the_end, sink_args(bootstrap, prefix, out, f"{prefix}sink-a"))
+    assert first["rows"] == len(published.records)
+    group = f"{prefix}sink-b"  # a group that never committed, over the same files
+    second = await asyncio.to_thread(run_sink_to_the_end, sink_args(bootstrap, prefix, out, group))
+    assert second["rows"] == 0
+    await assert_committed_to_the_end(bootstrap, group, published)
+
+
 async def test_sigkill_at_any_moment_loses_no_row_and_writes_none_twice(
     bootstrap: str, published: Published, tmp_path: Path
 ) -> None:
@@ -174,15 +210,7 @@ async def test_sigkill_at_any_moment_loses_no_row_and_writes_none_twice(
         if len(positions) < total:
             kills_mid_run += 1
     assert kills_mid_run >= 3, "the sink finished before it could be killed; give it more to do"
-    final = await asyncio.to_thread(
-        subprocess.run,
-        [*args, "--exit-at-end", "--json"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert final.returncode == 0, final.stderr
+    report = await asyncio.to_thread(run_sink_to_the_end, args)
     positions = positions_in_files(out)
     duplicates = {p: n for p, n in positions.items() if n > 1}
     assert not duplicates, f"{len(duplicates)} rows written twice, first {list(duplicates)[:3]}"
@@ -193,14 +221,7 @@ async def test_sigkill_at_any_moment_loses_no_row_and_writes_none_twice(
     assert not list(out.rglob("*.tmp")), "a temporary file was left behind"
     by_topic = Counter(topic for topic, _, _ in positions)
     assert by_topic == Counter(r.topic for r in published.records)
-    for topic in SINK_TOPICS:
-        ends = Counter()
-        for r in published.records:
-            if r.topic == prefix + topic:
-                ends[r.partition] = max(ends[r.partition], r.offset + 1)
-        committed = await committed_offsets(bootstrap, group, prefix + topic, tuple(range(PARTITIONS)))
-        assert all(committed[p] >= ends[p] for p in ends), (topic, committed, ends)
-    report = orjson.loads(final.stdout)
+    await assert_committed_to_the_end(bootstrap, group, published)
     print(
         f"\nsink kill -9: {total} rows over {len(SINK_TOPICS)} topics, {kills_mid_run} SIGKILLs mid-run, "
         f"the last run wrote {report['rows']} rows and skipped {report['skipped']} already in files; "
