@@ -50,7 +50,7 @@ from mode.utils.futures import notify
 
 from streamer.changelog_restore import ChangelogRestore
 from streamer.errors import StreamerError
-from streamer.state.rocksdb import RocksBackend, write_changes
+from streamer.state.rocksdb import RocksBackend, RocksMemory, write_changes
 
 __all__ = [
     "PINNED_FAUST",
@@ -88,6 +88,8 @@ _RELIED_ON: tuple[tuple[Any, str], ...] = (
     (faust_aiokafka.AIOKafkaConsumerThread, "on_thread_stop"),
     (faust_aiokafka.Consumer, "_new_consumer_thread"),
     (faust.App, "_new_transport"),
+    (faust.Table, "_new_store"),
+    (faust_rocksdb.RocksDBOptions, "as_options"),
 )
 # Instance attributes Faust declares on its consumer class.
 _CONSUMER_ATTRS = (
@@ -116,8 +118,11 @@ def check_faust() -> None:
     missing = [f"{getattr(o, '__name__', o)}.{name}" for o, name in _RELIED_ON if not hasattr(o, name)]
     declared = faust_consumer.Consumer.__annotations__
     missing += [f"Consumer.{name}" for name in _CONSUMER_ATTRS if name not in declared]
-    if "_dbs" not in faust_rocksdb.Store.__annotations__:
-        missing.append("rocksdb.Store._dbs")
+    missing += [
+        f"rocksdb.Store.{name}"
+        for name in ("_dbs", "rocksdb_options")
+        if name not in faust_rocksdb.Store.__annotations__
+    ]
     if missing:
         raise FaustVersionError(f"faust-streaming {faust.__version__} lacks {', '.join(missing)}")
 
@@ -173,12 +178,33 @@ class TableState:
         write_changes(store._db_for_partition(partition), changes, [offset])  # noqa: SLF001
 
 
+class _SharedMemoryOptions(faust_rocksdb.RocksDBOptions):
+    """Faust's per-DB options, replaced by ones that share one :class:`RocksMemory` across partition DBs."""
+
+    def __init__(self, memory: RocksMemory) -> None:
+        super().__init__(use_rocksdict=True)
+        self.memory = memory
+
+    def as_options(self) -> Any:
+        return self.memory.options()
+
+
 class RestoringTable(faust.Table):
     """A table whose newly assigned active partitions catch up from the changelog in bulk
     (:mod:`streamer.changelog_restore`) once their DBs are open, before Faust's recovery reads the persisted
-    offsets. Standby partitions are left to Faust, which follows them continuously anyway."""
+    offsets. Standby partitions are left to Faust, which follows them continuously anyway.
+
+    With ``rocksdb_memory`` set, its partition DBs (active and standby) share that cache and memtable budget
+    instead of each getting its own."""
 
     bulk_restore: ChangelogRestore | None = None
+    rocksdb_memory: RocksMemory | None = None
+
+    def _new_store(self) -> Any:
+        store: Any = super()._new_store()
+        if self.rocksdb_memory is not None:
+            store.rocksdb_options = _SharedMemoryOptions(self.rocksdb_memory)
+        return store
 
     async def on_rebalance(
         self, assigned: set[Any], revoked: set[Any], newly_assigned: set[Any], generation_id: int = 0

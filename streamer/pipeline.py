@@ -39,6 +39,7 @@ from streamer.offset_guard import OffsetGapGuard
 from streamer.processor import InMessage, Processor
 from streamer.sender import MAX_REQUEST_BYTES, BatchSender
 from streamer.settings import Settings
+from streamer.state.rocksdb import RocksMemory
 from streamer.state.store import Change, StateStore
 from streamer.topics import Kind
 from streamer.transactions import STUCK_AFTER_S, PartitionTransactions
@@ -129,20 +130,13 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     )
     app.guard(topics.raw(kind) for kind in Kind)
     # Co-partitioned with the raw topics; written in bulk through TableState, never per key (see
-    # streamer.state for the key layout). The App's ``rocksdb_options`` never reach the store; a Table's
-    # ``options`` do, and the store pops its own keys out of the dict, so each table gets a fresh one.
+    # streamer.state for the key layout). Its partition DBs share one cache and one memtable budget.
     table = app.restoring_table(
-        STATE_TABLE,
-        default=None,
-        key_type=bytes,
-        value_type=bytes,
-        partitions=settings.partitions,
-        options={
-            "block_cache_size": settings.rocksdb_block_cache_bytes,
-            "write_buffer_size": settings.rocksdb_write_buffer_bytes,
-            "max_write_buffer_number": 2,
-            "max_open_files": 256,
-        },
+        STATE_TABLE, default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions
+    )
+    table.rocksdb_memory = RocksMemory(
+        block_cache_bytes=settings.rocksdb_block_cache_bytes,
+        write_buffers_bytes=settings.rocksdb_write_buffer_bytes,
     )
     table_state = TableState(table)
     client_options = {"bootstrap_servers": settings.bootstrap, **aiokafka_options(settings.kafka_security)}

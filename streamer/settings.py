@@ -42,8 +42,10 @@ class Settings:
     batch_within_ms: int = 50
     producer_linger_ms: int = 10
     table_standby_replicas: int = 0
-    rocksdb_block_cache_bytes: int = 4 * 1024 * 1024  # per partition DB
-    rocksdb_write_buffer_bytes: int = 4 * 1024 * 1024  # per partition DB, two of them
+    # RocksDB's memory, shared by every table partition DB of the worker (active and standby) however many
+    # it owns: one block cache, and one budget for all memtables together.
+    rocksdb_block_cache_bytes: int = 32 * 1024 * 1024
+    rocksdb_write_buffer_bytes: int = 32 * 1024 * 1024
     # The state cache in front of RocksDB: series summaries (detector state; ~6 KB each for a price node)
     # and window panes (~0.3 KB each). Memory is bounded by these, not by the number of series.
     state_cache_series: int = 10_000
@@ -126,7 +128,7 @@ _INT_RANGES: dict[str, tuple[int, int | None]] = {
     "producer_linger_ms": (0, None),
     "table_standby_replicas": (0, None),
     "rocksdb_block_cache_bytes": (0, None),
-    "rocksdb_write_buffer_bytes": (64 * 1024, None),
+    "rocksdb_write_buffer_bytes": (256 * 1024, None),
     "grace_ms": (0, None),
     "max_value_bytes": (1, None),
     "max_future_ms": (0, None),

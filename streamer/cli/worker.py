@@ -73,12 +73,12 @@ __all__ = ["worker"]
 @option(
     "--rocksdb-block-cache-bytes",
     type=click.IntRange(0),
-    help="RocksDB block cache per table partition [default 8388608].",
+    help="RocksDB block cache shared by every table partition of the worker [default 33554432].",
 )
 @option(
     "--rocksdb-write-buffer-bytes",
-    type=click.IntRange(64 * 1024),
-    help="RocksDB write buffer per table partition [default 4194304].",
+    type=click.IntRange(256 * 1024),
+    help="RocksDB memtables of every table partition of the worker together [default 33554432].",
 )
 @option(
     "--instance-id",
