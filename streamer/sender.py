@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2
 
 __all__ = ["BatchSender", "Outgoing", "RecordBatcher", "last_offsets", "producer_options", "send_batches"]
 
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
 _BATCH_BYTES = 512 * 1024  # under the 1 MiB message.max.bytes a topic gets by default
 _RETRY_PAUSE_S = 1.0
-_KEY_CACHE = 500_000  # (topic, key) -> partition entries
+_KEY_CACHE = 200_000  # key -> murmur2 entries
 
 
 class Outgoing(Protocol):
@@ -66,13 +66,14 @@ class RecordBatcher:
 
     def __init__(self) -> None:
         self._partitions: dict[str, list[int]] = {}
-        self._partitioner = DefaultPartitioner()
-        self._by_key: dict[tuple[str, bytes], int] = {}  # murmur2 in pure Python is worth caching
+        # murmur2 in pure Python is worth caching: per key, not per (topic, key), since a series writes the
+        # same key to several output topics (one entry per series instead of three).
+        self._hash_by_key: dict[bytes, int] = {}
 
     def forget(self) -> None:
         """After a failure: metadata may have changed."""
         self._partitions.clear()
-        self._by_key.clear()
+        self._hash_by_key.clear()
 
     async def partitions_of(self, producer: AIOKafkaProducer, topic: str) -> list[int]:
         known = self._partitions.get(topic)
@@ -91,14 +92,12 @@ class RecordBatcher:
                 if out.key is None:
                     partition = partitions[out.source_partition % len(partitions)]
                 else:
-                    cached = self._by_key.get((out.topic, out.key))
-                    if cached is None:
-                        if len(self._by_key) >= _KEY_CACHE:
-                            self._by_key.clear()
-                        cached = self._by_key[(out.topic, out.key)] = self._partitioner(
-                            out.key, partitions, partitions
-                        )
-                    partition = cached
+                    hashed = self._hash_by_key.get(out.key)
+                    if hashed is None:
+                        if len(self._hash_by_key) >= _KEY_CACHE:
+                            self._hash_by_key.clear()
+                        hashed = self._hash_by_key[out.key] = murmur2(out.key) & 0x7FFFFFFF
+                    partition = partitions[hashed % len(partitions)]  # as Kafka's default partitioner
             batch = open_batches.get((out.topic, partition))
             for _ in range(2):
                 if batch is None:
