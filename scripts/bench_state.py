@@ -10,6 +10,8 @@ cache fill.
     .venv/bin/python scripts/bench_state.py --nodes 300 --intervals 2016           # 7 days of 300 series
     .venv/bin/python scripts/bench_state.py --nodes 100000 --intervals 48 --partitions 16
     .venv/bin/python scripts/bench_state.py --nodes 2000 --intervals 96 --profile  # where the time goes
+    .venv/bin/python scripts/bench_state.py --nodes 98000 --zones 2000 --intervals 4 --partitions 16 \
+        --batch 200 --tracemalloc 25                                                # where the memory is
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import resource
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +37,7 @@ from streamer.processor import InMessage, Processor
 from streamer.runner import tune_gc
 from streamer.settings import Settings
 from streamer.state import StateStore
-from streamer.state.rocksdb import RocksBackend, open_db, write_changes
+from streamer.state.rocksdb import RocksBackend, RocksMemory, open_db, write_changes
 
 
 def _rss_mib() -> float:
@@ -63,7 +66,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         offsets[p] += 1
     del messages
     root = Path(tempfile.mkdtemp(prefix="streamer-bench-state-"))
-    dbs = {p: open_db(root / f"p{p}") for p in range(args.partitions)}
+    # One cache and one memtable budget for every partition DB, as the worker shares them.
+    memory = RocksMemory(settings.rocksdb_block_cache_bytes, settings.rocksdb_write_buffer_bytes)
+    dbs = {p: open_db(root / f"p{p}", memory) for p in range(args.partitions)}
     backends = {p: RocksBackend(db) for p, db in dbs.items()}
     store = StateStore(backends.__getitem__, args.cache_series, args.cache_panes)
     proc = Processor(
@@ -75,6 +80,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         grace_ms=settings.grace_ms,
     )
     tune_gc()  # as the worker does
+    if args.tracemalloc:
+        tracemalloc.start()
     base_rss = _rss_mib()
     tenth = max(1, len(batch_in) // 10)
     rows = []
@@ -123,25 +130,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             mark, written0, bytes0 = now, store.written, store.written_bytes
             print(orjson.dumps(rows[-1]).decode(), file=sys.stderr)
+    events = len(batch_in)
     elapsed = time.perf_counter() - start
     cpu_s = time.process_time() - cpu_start
     gc.callbacks.remove(on_gc)
     if profiler:
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(35)
+    if args.tracemalloc:
+        batch_in.clear()  # what is left is the processor's and the state's
+        gc.collect()
+        for stat in tracemalloc.take_snapshot().statistics("lineno")[: args.tracemalloc]:
+            print(stat, file=sys.stderr)
     first, last = rows[0]["events_per_s"], rows[-1]["events_per_s"]
     return {
-        "events": len(batch_in),
+        "events": events,
         "series": len(series),
         "partitions": args.partitions,
-        "events_per_s": round(len(batch_in) / elapsed),
-        "cpu_us_per_event": round(cpu_s / len(batch_in) * 1e6, 1),
+        "events_per_s": round(events / elapsed),
+        "cpu_us_per_event": round(cpu_s / events * 1e6, 1),
         "gc_share": round(gc_s[0] / cpu_s, 3),
         "last_over_first_tenth": round(last / first, 3),
         "rss_base_mib": round(base_rss, 1),
         "rss_peak_mib": max(r["rss_mib"] for r in rows),
-        "outputs_per_input": round(outputs / len(batch_in), 2),
-        "output_bytes_per_input": round(out_bytes / len(batch_in)),
-        "state_bytes_per_event": round(store.written_bytes / len(batch_in)),
+        "outputs_per_input": round(outputs / events, 2),
+        "output_bytes_per_input": round(out_bytes / events),
+        "state_bytes_per_event": round(store.written_bytes / events),
         "tenths": rows,
     }
 
@@ -159,6 +172,13 @@ def main() -> None:
     parser.add_argument("--cache-panes", type=int, default=Settings().state_cache_panes)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--tracemalloc",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print the N lines holding the most memory at the end",
+    )
     args = parser.parse_args()
     report = run(args)
     print(orjson.dumps({k: v for k, v in report.items() if k != "tenths"}).decode())

@@ -17,8 +17,7 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
-
+from streamer import jsonbytes
 from streamer.feeds.base import RawMessage
 from streamer.feeds.corrupt import CORRUPT
 from streamer.policy import DEFAULT_PRICE_BANDS
@@ -169,7 +168,7 @@ def _message(
     else:
         values[series], payload = _gas(series, values[series], start, rng)
     payload.update(version=1, source=SOURCE)
-    return RawMessage(series.kind, series.key.encode(), orjson.dumps(payload), start_ms)
+    return RawMessage(series.kind, series.key.encode(), jsonbytes.dumps(payload), start_ms)
 
 
 def _price(
