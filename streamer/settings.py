@@ -47,9 +47,12 @@ class Settings:
     rocksdb_block_cache_bytes: int = 32 * 1024 * 1024
     rocksdb_write_buffer_bytes: int = 32 * 1024 * 1024
     # The state cache in front of RocksDB: series summaries (detector state; ~6 KB each for a price node)
-    # and window panes (~0.3 KB each). Memory is bounded by these, not by the number of series.
-    state_cache_series: int = 10_000
-    state_cache_panes: int = 200_000
+    # and window panes (~0.7 KB each in memory). Memory is bounded by these, not by the number of series:
+    # about 100 MiB at the defaults, which hold a worker's share of a PJM-sized market (a series has up to
+    # 24 panes open with 1-hour windows and an hour of grace). A worker whose series do not fit misses on
+    # every event of an interval-ordered feed whatever the size, since each series returns once per interval.
+    state_cache_series: int = 5_000
+    state_cache_panes: int = 100_000
     grace_ms: int = 10 * 60 * 1000
     price_bands: str = ""  # overrides on top of the defaults, "AEMO=-1000:15000,ERCOT=-250:5000"
     max_value_bytes: int = 64 * 1024

@@ -112,12 +112,12 @@ __all__ = ["worker"]
 @option(
     "--state-cache-series",
     type=click.IntRange(1),
-    help="Series kept in memory in front of RocksDB (LRU) [default 10000].",
+    help="Series kept in memory in front of RocksDB (LRU) [default 5000].",
 )
 @option(
     "--state-cache-panes",
     type=click.IntRange(1),
-    help="Window panes kept in memory in front of RocksDB [default 200000].",
+    help="Window panes kept in memory in front of RocksDB [default 100000].",
 )
 @option("--web-host", help="Address of the worker's HTTP port [default 127.0.0.1; 0.0.0.0 in a pod].")
 @option(
