@@ -50,11 +50,6 @@ __all__ = ["ChangelogWriter", "create_app"]
 log = logging.getLogger(__name__)
 
 STATE_TABLE = "state"
-# What one fetch takes of each raw partition. The consumer keeps a fetched response until the pipeline has
-# taken all of it, so this times the partitions is raw input held in memory (16 partitions at 8 MiB: up to
-# the 50 MiB a fetch may carry). 1 MiB is ~4k price messages a partition, more than a batch; a record batch
-# larger than this still comes whole (Kafka returns the first batch of a partition whatever its size).
-FETCH_BYTES_PER_PARTITION = 1024 * 1024
 
 
 def _broker_urls(bootstrap: str) -> list[str]:
@@ -119,7 +114,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         consumer_group_instance_id=settings.group_instance_id,
         producer_linger_ms=settings.producer_linger_ms,
         producer_max_request_size=MAX_REQUEST_BYTES,
-        consumer_max_fetch_size=FETCH_BYTES_PER_PARTITION,
+        consumer_max_fetch_size=MAX_REQUEST_BYTES,
         broker_max_poll_records=settings.batch_size,
         web_enabled=False,
         **faust_options(settings.kafka_security),
