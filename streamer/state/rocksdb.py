@@ -95,10 +95,6 @@ class RocksMemory:
         options.set_block_based_table_factory(table)
         return options
 
-    def usage_bytes(self) -> int:
-        """What the cache and the memtables hold now."""
-        return int(self.cache.get_usage()) + int(self.manager.get_usage())
-
 
 def open_db(path: Path, memory: RocksMemory | None = None) -> Any:
     """A RocksDB in raw-bytes mode with the options the worker's table DBs get (its own 4 MiB cache and
