@@ -39,7 +39,6 @@ class Settings:
     serve_dashboard: bool = False  # the worker also serves the dashboard page on its web port
     stall_timeout_ms: int = 60_000  # /healthz fails after this long with records waiting and no progress
     batch_size: int = 200  # bounds what a crash publishes twice (at least once): one batch in flight
-    batch_within_ms: int = 50
     producer_linger_ms: int = 10
     table_standby_replicas: int = 0
     # RocksDB's memory, shared by every table partition DB of the worker (active and standby) however many
@@ -127,7 +126,6 @@ _INT_RANGES: dict[str, tuple[int, int | None]] = {
     "web_port": (0, 65535),
     "stall_timeout_ms": (1_000, None),
     "batch_size": (1, None),
-    "batch_within_ms": (0, None),
     "producer_linger_ms": (0, None),
     "table_standby_replicas": (0, None),
     "rocksdb_block_cache_bytes": (0, None),

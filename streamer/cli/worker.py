@@ -36,9 +36,6 @@ __all__ = ["worker"]
     type=click.IntRange(1),
     help="Events processed per batch at most [default 200]; a crash publishes at most one batch twice.",
 )
-@option(
-    "--batch-within-ms", type=click.IntRange(0), help="Wait at most this long to fill a batch [default 50]."
-)
 @option("--producer-linger-ms", type=click.IntRange(0), help="Producer linger [default 10].")
 @option(
     "--price-bands",
