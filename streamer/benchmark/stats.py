@@ -15,7 +15,9 @@ __all__ = [
     "LatencySummary",
     "Sample",
     "SteadyWindow",
+    "cpu_at",
     "percentile",
+    "segment_cpu_us",
     "segment_rates",
     "steady_window",
     "summarize_latencies",
@@ -88,16 +90,26 @@ def steady_window(samples: Sequence[Sample], total: int, produced_at_s: float | 
 
 def time_at(samples: Sequence[Sample], outputs: float) -> float:
     """When the run reached ``outputs``, interpolated linearly between the two samples around it."""
+    return _at(samples, outputs, "t_s")
+
+
+def cpu_at(samples: Sequence[Sample], outputs: float) -> float:
+    """CPU seconds used when the run reached ``outputs``, interpolated as :func:`time_at`."""
+    return _at(samples, outputs, "cpu_s")
+
+
+def _at(samples: Sequence[Sample], outputs: float, name: str) -> float:
     if not samples:
         raise ValueError("no samples")
     if outputs <= samples[0].outputs:
-        return samples[0].t_s
+        return float(getattr(samples[0], name))
     for before, after in itertools.pairwise(samples):
         if after.outputs >= outputs:
+            low, high = getattr(before, name), getattr(after, name)
             if after.outputs == before.outputs:
-                return after.t_s
+                return float(high)
             share = (outputs - before.outputs) / (after.outputs - before.outputs)
-            return before.t_s + share * (after.t_s - before.t_s)
+            return float(low + share * (high - low))
     raise ValueError(f"the samples never reach {outputs} outputs")
 
 
@@ -105,19 +117,30 @@ def segment_rates(samples: Sequence[Sample], total: int, parts: int = 10) -> lis
     """Events/s over each ``1/parts`` of ``total`` outputs: the first tenth, the second, ... the last.
 
     The first part starts at the first output seen, so process start-up is not in it."""
-    if parts < 1:
-        raise ValueError("parts must be at least 1")
-    first = next((s for s in samples if s.outputs > 0), None)
-    if first is None:
-        raise ValueError("no outputs in the samples")
-    start_outputs = first.outputs
-    bounds = [start_outputs + (total - start_outputs) * k / parts for k in range(parts + 1)]
-    times = [first.t_s] + [time_at(samples, b) for b in bounds[1:]]
+    bounds = _segment_bounds(samples, total, parts)
+    times = [time_at(samples, b) for b in bounds]
     rates: list[float | None] = []
     for k in range(parts):
         seconds = times[k + 1] - times[k]
         rates.append((bounds[k + 1] - bounds[k]) / seconds if seconds > 0 else None)
     return rates
+
+
+def segment_cpu_us(samples: Sequence[Sample], total: int, parts: int = 10) -> list[float]:
+    """CPU microseconds per event over each part of :func:`segment_rates`: a run that slows down while its
+    CPU per event stays flat is waiting (on the broker, on other processes), not doing more work."""
+    bounds = _segment_bounds(samples, total, parts)
+    cpu = [cpu_at(samples, b) for b in bounds]
+    return [(cpu[k + 1] - cpu[k]) * 1e6 / (bounds[k + 1] - bounds[k]) for k in range(parts)]
+
+
+def _segment_bounds(samples: Sequence[Sample], total: int, parts: int) -> list[float]:
+    if parts < 1:
+        raise ValueError("parts must be at least 1")
+    first = next((s for s in samples if s.outputs > 0), None)
+    if first is None:
+        raise ValueError("no outputs in the samples")
+    return [first.outputs + (total - first.outputs) * k / parts for k in range(parts + 1)]
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:

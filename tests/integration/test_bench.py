@@ -98,6 +98,10 @@ def test_soak_and_restore_run(kafka_broker: LocalBroker, tmp_path: Path) -> None
     assert section["workload"]["messages"] == 1000
     assert len(section["tenths_events_per_s"]) == 10
     assert all(_positive(rate) for rate in section["tenths_events_per_s"])
+    assert len(section["tenths_cpu_us_per_event"]) == 10
+    # /proc counts CPU in 10 ms ticks: a tenth of this small run may show none, the run as a whole does
+    assert all(cpu >= 0 for cpu in section["tenths_cpu_us_per_event"])
+    assert _positive(sum(section["tenths_cpu_us_per_event"]))
     assert _positive(section["last_vs_first_tenth"]) and _positive(section["peak_rss_mib"])
     restore = BenchOptions("restore", keys=3000, nodes=40, zones=5, results=path, plot=False, timeout_s=180)
     results, _ = run_benchmark(settings, kafka_broker.bootstrap, restore)

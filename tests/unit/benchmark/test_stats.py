@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from streamer.benchmark.stats import (
     Sample,
     percentile,
+    segment_cpu_us,
     segment_rates,
     steady_window,
     summarize_latencies,
@@ -80,6 +81,17 @@ def test_tenths_of_a_run_that_slows_down() -> None:
     # Tenths start at the first output (t=10, 100 outputs): each is 90 outputs.
     assert rates[0] == pytest.approx(100.0)
     assert rates[-1] == pytest.approx(50.0)
+
+
+def test_cpu_per_event_by_tenth_tells_more_work_from_waiting() -> None:
+    # 1000 outputs at 100/s throughout; the worker uses 0.01 s of CPU per output for the first half, then
+    # 0.02 s: the second half does twice the work per event.
+    samples = [Sample(float(k), 100 * k, 0.01 * 100 * k) for k in range(6)]
+    samples += [Sample(5.0 + k, 500 + 100 * k, 5.0 + 0.02 * 100 * k) for k in range(1, 6)]
+    cpu = segment_cpu_us(samples, 1000, parts=5)
+    assert cpu[0] == pytest.approx(10_000.0)
+    assert cpu[-1] == pytest.approx(20_000.0)
+    assert segment_rates(samples, 1000, parts=5)[-1] == pytest.approx(100.0)
 
 
 def test_tenths_need_outputs() -> None:
