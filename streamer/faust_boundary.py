@@ -86,6 +86,7 @@ _RELIED_ON: tuple[tuple[Any, str], ...] = (
     (faust_consumer, "CONSUMER_FETCHING"),
     (faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer"),
     (faust_aiokafka.AIOKafkaConsumerThread, "on_thread_stop"),
+    (faust_aiokafka.AIOKafkaConsumerThread, "on_partitions_assigned"),
     (faust_aiokafka.Consumer, "_new_consumer_thread"),
     (faust.App, "_new_transport"),
     (faust.Table, "_new_store"),
@@ -100,7 +101,8 @@ _CONSUMER_ATTRS = (
     "_buffered_partitions",
 )
 # aiokafka instance attributes (set in its constructor; tests/unit/test_faust_boundary.py checks them).
-AIOKAFKA_CONSUMER_ATTRS = ("_coordinator", "_isolation_level", "_group_instance_id")
+AIOKAFKA_CONSUMER_ATTRS = ("_coordinator", "_isolation_level", "_group_instance_id", "_fetcher")
+AIOKAFKA_FETCHER_ATTRS = ("_max_partition_fetch_bytes",)
 AIOKAFKA_COORDINATOR_ATTRS = ("_send_req", "generation", "member_id", "group_id")
 
 
@@ -265,11 +267,38 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer._isolation_level = "read_committed"  # noqa: SLF001
         return consumer
 
+    async def on_partitions_assigned(self, assigned: set[Any], generation_id: int = 0) -> None:
+        app = self.app
+        if isinstance(app, StreamerApp) and self._consumer is not None:
+            inputs = sum(1 for tp in assigned if tp.topic in app.guarded_topics)
+            per_partition = partition_fetch_bytes(app.fetch_buffer_bytes, inputs)
+            self._consumer._fetcher._max_partition_fetch_bytes = per_partition  # noqa: SLF001
+            log.info("fetching up to %d bytes per input partition (%d assigned)", per_partition, inputs)
+        await super().on_partitions_assigned(assigned, generation_id)
+
     async def on_thread_stop(self) -> None:
         consumer = self._consumer
         if consumer is not None and consumer._group_instance_id is not None:  # noqa: SLF001
             await _leave_group(consumer)
         await super().on_thread_stop()
+
+
+MIN_PARTITION_FETCH_BYTES = 1024 * 1024
+MAX_PARTITION_FETCH_BYTES = 8 * 1024 * 1024
+
+
+def partition_fetch_bytes(budget: int, partitions: int) -> int:
+    """Per-partition fetch size that keeps the fetched, unprocessed input records of ``partitions`` within
+    ``budget`` bytes.
+
+    aiokafka holds up to one fetch per assigned partition until the worker has used it, so the worker's fetch
+    memory is the per-partition size times the partitions it owns. Clamped to 1-8 MiB: below 1 MiB the worker
+    waits on the broker (the fetcher refetches a partition only once its buffer is empty), and 8 MiB is as
+    much as one fetch needs to keep a worker busy.
+    """
+    if partitions <= 0:
+        return MAX_PARTITION_FETCH_BYTES
+    return max(MIN_PARTITION_FETCH_BYTES, min(MAX_PARTITION_FETCH_BYTES, budget // partitions))
 
 
 async def _leave_group(consumer: AIOKafkaConsumer) -> None:
@@ -496,6 +525,8 @@ class StreamerApp(faust.App):
     """A Faust app whose consumer reads committed records and commits processed offsets only."""
 
     guarded_topics: frozenset[str] = frozenset()
+    # Fetched and not yet processed records of the guarded topics, in bytes (see partition_fetch_bytes).
+    fetch_buffer_bytes: int = 96 * 1024 * 1024
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         check_faust()

@@ -129,6 +129,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         allow_empty=True,
     )
     app.guard(topics.raw(kind) for kind in Kind)
+    app.fetch_buffer_bytes = settings.fetch_buffer_bytes
     # Co-partitioned with the raw topics; written in bulk through TableState, never per key (see
     # streamer.state for the key layout). Its partition DBs share one cache and one memtable budget.
     table = app.restoring_table(

@@ -45,6 +45,9 @@ class Settings:
     # it owns: one block cache, and one budget for all memtables together.
     rocksdb_block_cache_bytes: int = 32 * 1024 * 1024
     rocksdb_write_buffer_bytes: int = 32 * 1024 * 1024
+    # Raw records fetched and not yet processed, divided evenly over the raw partitions a worker owns (1 to 8
+    # MiB each): 8 MiB per partition at 4 partitions of 3 topics, 2 MiB at 16.
+    fetch_buffer_bytes: int = 96 * 1024 * 1024
     # The state cache in front of RocksDB: series summaries (detector state; ~6 KB each for a price node)
     # and window panes (~0.7 KB each in memory). Memory is bounded by these, not by the number of series:
     # about 100 MiB at the defaults, which hold a worker's share of a PJM-sized market (a series has up to
@@ -130,6 +133,7 @@ _INT_RANGES: dict[str, tuple[int, int | None]] = {
     "table_standby_replicas": (0, None),
     "rocksdb_block_cache_bytes": (0, None),
     "rocksdb_write_buffer_bytes": (256 * 1024, None),
+    "fetch_buffer_bytes": (1024 * 1024, None),
     "grace_ms": (0, None),
     "max_value_bytes": (1, None),
     "max_future_ms": (0, None),

@@ -78,6 +78,12 @@ __all__ = ["worker"]
     help="RocksDB memtables of every table partition of the worker together [default 33554432].",
 )
 @option(
+    "--fetch-buffer-bytes",
+    type=click.IntRange(1024 * 1024),
+    help="Raw records fetched ahead of processing, over all the worker's raw partitions together "
+    "(1-8 MiB per partition) [default 100663296].",
+)
+@option(
     "--instance-id",
     help="Static group membership id of this replica, so a restart takes its partitions back at once "
     '(a StatefulSet pod name); "auto" derives one from the host and data dir, "" joins as a dynamic '

@@ -5,14 +5,19 @@ from __future__ import annotations
 import faust
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.consumer.fetcher import Fetcher
 from aiokafka.consumer.group_coordinator import GroupCoordinator
 
 from streamer import faust_boundary
 from streamer.faust_boundary import (
     AIOKAFKA_CONSUMER_ATTRS,
     AIOKAFKA_COORDINATOR_ATTRS,
+    AIOKAFKA_FETCHER_ATTRS,
+    MAX_PARTITION_FETCH_BYTES,
+    MIN_PARTITION_FETCH_BYTES,
     FaustVersionError,
     check_faust,
+    partition_fetch_bytes,
 )
 
 
@@ -40,3 +45,28 @@ async def test_aiokafka_has_the_consumer_attributes_the_boundary_sets_and_reads(
     assert consumer._group_instance_id == "i"  # noqa: SLF001
     for name in AIOKAFKA_COORDINATOR_ATTRS:
         assert name in dir(GroupCoordinator) or name in GroupCoordinator.__init__.__code__.co_names, name
+
+
+def test_aiokafka_builds_its_fetch_requests_from_the_per_partition_size_the_boundary_sets() -> None:
+    for name in AIOKAFKA_FETCHER_ATTRS:
+        assert name in Fetcher.__init__.__code__.co_names, name
+        assert name in Fetcher._get_actions_per_node.__code__.co_names, name  # noqa: SLF001
+
+
+MIB = 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("budget", "partitions", "expected"),
+    [
+        (96 * MIB, 12, 8 * MIB),  # 4 partitions of the 3 raw topics: the size before the budget existed
+        (96 * MIB, 48, 2 * MIB),  # 16 partitions: the fetched records stay within the budget
+        (96 * MIB, 4, MAX_PARTITION_FETCH_BYTES),  # a bigger share than one fetch needs
+        (4 * MIB, 48, MIN_PARTITION_FETCH_BYTES),  # too small a share would leave the worker waiting
+        (96 * MIB, 0, MAX_PARTITION_FETCH_BYTES),  # no raw partition assigned (only standbys)
+    ],
+)
+def test_the_fetch_budget_is_shared_by_the_assigned_raw_partitions(
+    budget: int, partitions: int, expected: int
+) -> None:
+    assert partition_fetch_bytes(budget, partitions) == expected
