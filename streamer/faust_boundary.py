@@ -101,7 +101,13 @@ _CONSUMER_ATTRS = (
     "_buffered_partitions",
 )
 # aiokafka instance attributes (set in its constructor; tests/unit/test_faust_boundary.py checks them).
-AIOKAFKA_CONSUMER_ATTRS = ("_coordinator", "_isolation_level", "_group_instance_id", "_fetcher")
+AIOKAFKA_CONSUMER_ATTRS = (
+    "_coordinator",
+    "_isolation_level",
+    "_group_instance_id",
+    "_fetcher",
+    "_fetch_max_wait_ms",
+)
 AIOKAFKA_FETCHER_ATTRS = ("_max_partition_fetch_bytes",)
 AIOKAFKA_COORDINATOR_ATTRS = ("_send_req", "generation", "member_id", "group_id")
 
@@ -265,6 +271,9 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
         consumer._isolation_level = "read_committed"  # noqa: SLF001
+        app = self.app
+        if isinstance(app, StreamerApp):  # Faust fixes it at 1500 ms (see StreamerApp.fetch_max_wait_ms)
+            consumer._fetch_max_wait_ms = app.fetch_max_wait_ms  # noqa: SLF001
         return consumer
 
     async def on_partitions_assigned(self, assigned: set[Any], generation_id: int = 0) -> None:
@@ -527,6 +536,10 @@ class StreamerApp(faust.App):
     guarded_topics: frozenset[str] = frozenset()
     # Fetched and not yet processed records of the guarded topics, in bytes (see partition_fetch_bytes).
     fetch_buffer_bytes: int = 96 * 1024 * 1024
+    # How long the broker may hold a fetch that finds no new records. aiokafka keeps one fetch per broker
+    # in flight and leaves out the partitions it still has records of, so a fetch of only idle partitions
+    # (gas, a partition read to its end) holds back the next fetch of the busy ones until it returns.
+    fetch_max_wait_ms: int = 20
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         check_faust()

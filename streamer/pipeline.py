@@ -130,6 +130,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     )
     app.guard(topics.raw(kind) for kind in Kind)
     app.fetch_buffer_bytes = settings.fetch_buffer_bytes
+    app.fetch_max_wait_ms = settings.fetch_max_wait_ms
     # Co-partitioned with the raw topics; written in bulk through TableState, never per key (see
     # streamer.state for the key layout). Its partition DBs share one cache and one memtable budget.
     table = app.restoring_table(

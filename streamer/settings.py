@@ -48,6 +48,8 @@ class Settings:
     # Raw records fetched and not yet processed, divided evenly over the raw partitions a worker owns (1 to 8
     # MiB each): 8 MiB per partition at 4 partitions of 3 topics, 2 MiB at 16.
     fetch_buffer_bytes: int = 96 * 1024 * 1024
+    # How long the broker may hold a fetch that finds nothing new (Faust's own: 1500 ms). See StreamerApp.
+    fetch_max_wait_ms: int = 20
     # The state cache in front of RocksDB: series summaries (detector state; ~6 KB each for a price node)
     # and window panes (~0.7 KB each in memory). Memory is bounded by these, not by the number of series:
     # about 100 MiB at the defaults, which hold a worker's share of a PJM-sized market (a series has up to
@@ -134,6 +136,7 @@ _INT_RANGES: dict[str, tuple[int, int | None]] = {
     "rocksdb_block_cache_bytes": (0, None),
     "rocksdb_write_buffer_bytes": (256 * 1024, None),
     "fetch_buffer_bytes": (1024 * 1024, None),
+    "fetch_max_wait_ms": (1, 1500),
     "grace_ms": (0, None),
     "max_value_bytes": (1, None),
     "max_future_ms": (0, None),

@@ -84,6 +84,11 @@ __all__ = ["worker"]
     "(1-8 MiB per partition) [default 100663296].",
 )
 @option(
+    "--fetch-max-wait-ms",
+    type=click.IntRange(1, 1500),
+    help="How long the broker may hold a fetch that finds no new records [default 20].",
+)
+@option(
     "--instance-id",
     help="Static group membership id of this replica, so a restart takes its partitions back at once "
     '(a StatefulSet pod name); "auto" derives one from the host and data dir, "" joins as a dynamic '

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import faust
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -19,6 +21,8 @@ from streamer.faust_boundary import (
     check_faust,
     partition_fetch_bytes,
 )
+from streamer.pipeline import create_app
+from streamer.settings import load_settings
 
 
 def test_the_pinned_faust_has_every_private_name_the_boundary_uses() -> None:
@@ -70,3 +74,15 @@ def test_the_fetch_budget_is_shared_by_the_assigned_raw_partitions(
     budget: int, partitions: int, expected: int
 ) -> None:
     assert partition_fetch_bytes(budget, partitions) == expected
+
+
+async def test_the_worker_consumer_reads_committed_and_waits_as_the_settings_say(
+    tmp_path: Path,
+) -> None:
+    app = create_app(load_settings({"data_dir": tmp_path, "fetch_max_wait_ms": 37}))
+    consumer = app.consumer._thread._create_worker_consumer(app.transport)  # noqa: SLF001
+    try:
+        assert consumer._isolation_level == "read_committed"  # noqa: SLF001
+        assert consumer._fetch_max_wait_ms == 37  # noqa: SLF001 - Faust would have set 1500
+    finally:
+        await consumer.stop()
