@@ -5,7 +5,9 @@ Feeds a simulated market (``--nodes`` price nodes and ``--zones`` load zones, 5-
 event-time order as a live feed delivers them) through :class:`streamer.processor.Processor` in batches,
 persisting every batch's changes to one RocksDB per partition as the worker does (one write batch each).
 Prints, per tenth of the run: events/s, process RSS, entries and bytes of state written per event, and the
-cache fill.
+cache fill; at the end, how long a batch took (p50, p99, max: a batch that crosses a 5-minute boundary closes
+every series' windows, which is what the worker's latency tail is made of) and the derived outputs of the
+slowest batch.
 
     .venv/bin/python scripts/bench_state.py --nodes 300 --intervals 2016           # 7 days of 300 series
     .venv/bin/python scripts/bench_state.py --nodes 100000 --intervals 48 --partitions 16
@@ -31,6 +33,7 @@ from typing import Any
 import orjson
 from aiokafka.partitioner import murmur2
 
+from streamer.benchmark.stats import percentile
 from streamer.enrichment import parse_window_specs
 from streamer.feeds.simulate import generate, market_series
 from streamer.processor import InMessage, Processor
@@ -88,6 +91,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     profiler = cProfile.Profile() if args.profile else None
     out_bytes = 0
     outputs = 0
+    batches: list[tuple[float, int]] = []  # (seconds, derived outputs) of each batch
     gc_s = [0.0]
     gc_started = [0.0]
 
@@ -104,10 +108,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for i in range(0, len(batch_in), args.batch):
         if profiler:
             profiler.enable()
+        batch_start = time.perf_counter()
         result = proc.process(batch_in[i : i + args.batch])
         for partition, changes in proc.take_changes().items():
             write_changes(dbs[partition], changes)
         proc.persisted()
+        batches.append((time.perf_counter() - batch_start, len(result.derived)))
         if profiler:
             profiler.disable()
         outputs += len(result.primary) + len(result.derived)
@@ -142,6 +148,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for stat in tracemalloc.take_snapshot().statistics("lineno")[: args.tracemalloc]:
             print(stat, file=sys.stderr)
     first, last = rows[0]["events_per_s"], rows[-1]["events_per_s"]
+    batch_ms = sorted(seconds * 1000 for seconds, _ in batches)
+    slowest = max(batches)
     return {
         "events": events,
         "series": len(series),
@@ -155,6 +163,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "outputs_per_input": round(outputs / events, 2),
         "output_bytes_per_input": round(out_bytes / events),
         "state_bytes_per_event": round(store.written_bytes / events),
+        "batch_ms": {
+            "p50": round(percentile(batch_ms, 50), 1),
+            "p99": round(percentile(batch_ms, 99), 1),
+            "max": round(batch_ms[-1], 1),
+        },
+        "slowest_batch_derived_outputs": slowest[1],
         "tenths": rows,
     }
 
