@@ -58,6 +58,9 @@ def derived_identity(value: bytes | None) -> tuple[Any, ...]:
     return ("late", origin.get("topic"), origin.get("partition"), origin.get("offset"), record.get("reason"))
 
 
+DIFFERING_SAMPLE = 5  # differing repeats kept whole, to show what differed
+
+
 @dataclass(slots=True)
 class Audit:
     inputs: int = 0
@@ -67,6 +70,8 @@ class Audit:
     records: Counter[str] = field(default_factory=Counter)  # per output topic: records read
     unknown_origins: int = 0  # primary outputs whose origin is not among the inputs
     differing_repeats: int = 0  # a bar, anomaly or late record published again with other bytes
+    # (topic, identity, the later copy) of the first few: the first copy is found in the topic by identity
+    differing_sample: list[tuple[str, tuple[Any, ...], bytes]] = field(default_factory=list)
     bars_missing: int | None = None  # against an uninterrupted run of the same inputs (None: not compared)
     bars_extra: int | None = None
     bars_differing: int | None = None
@@ -93,6 +98,10 @@ class Audit:
             "records": dict(sorted(self.records.items())),
             "unknown_origins": self.unknown_origins,
             "differing_repeats": self.differing_repeats,
+            "differing_sample": [
+                f"{topic} {identity!r}: {value.decode(errors='replace')}"
+                for topic, identity, value in self.differing_sample
+            ],
             "bars_equal_to_uninterrupted_run": self.bars_equal,
             "bars_missing": self.bars_missing,
             "bars_extra": self.bars_extra,
@@ -112,6 +121,7 @@ class Ledger:
         self.origins: set[Origin] = set()
         self.derived: dict[tuple[str, tuple[Any, ...]], tuple[bytes, int]] = {}  # -> (first digest, copies)
         self.differing_repeats = 0  # repeats of a derived record whose bytes differ from the first copy
+        self.differing_sample: list[tuple[str, tuple[Any, ...], bytes]] = []
 
     def add(self, record: OutputRecord) -> Origin | None:
         """Account for one record; returns the origin of a primary output."""
@@ -130,6 +140,8 @@ class Ledger:
         else:
             if seen[0] != digest:
                 self.differing_repeats += 1
+                if len(self.differing_sample) < DIFFERING_SAMPLE:
+                    self.differing_sample.append((ident[0], ident[1], record.value or b""))
             self.derived[ident] = (seen[0], seen[1] + 1)
         return None
 
@@ -155,6 +167,7 @@ class Ledger:
             if copies > 1:
                 result.duplicates[topic] += copies - 1
         result.differing_repeats = self.differing_repeats
+        result.differing_sample = list(self.differing_sample)
         return result
 
 

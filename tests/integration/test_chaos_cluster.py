@@ -39,7 +39,10 @@ async def test_chaos_on_a_replicated_cluster_loses_nothing(guarantee: str, tmp_p
     assert not result.lost, f"lost inputs: {[str(o) for o in result.lost[:10]]}"
     assert result.unknown_origins == 0
     assert result.bars_equal, result.as_dict()
-    assert result.differing_repeats == 0, "a repeated bar, anomaly or late record had other bytes"
+    assert result.differing_repeats == 0, (
+        "a repeated bar, anomaly or late record had other bytes",
+        result.as_dict()["differing_sample"],
+    )
     if guarantee == "exactly_once":
         assert result.published_twice == 0 and not result.duplicates, result.duplicates
     else:
