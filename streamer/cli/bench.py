@@ -68,7 +68,7 @@ def _variants(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     type=click.FloatRange(1.0),
     default=1800.0,
     show_default=True,
-    help="Longest wait for one phase of one variant.",
+    help="Longest wait for one phase of one variant to start or end, or for a run's next output.",
 )
 @option(
     "--results",
