@@ -50,6 +50,7 @@ from mode.utils.futures import notify
 
 from streamer.changelog_restore import ChangelogRestore
 from streamer.errors import StreamerError
+from streamer.settings import FETCH_BUFFER_BYTES, FETCH_MAX_WAIT_MS
 from streamer.state.rocksdb import RocksBackend, RocksMemory, write_changes
 
 __all__ = [
@@ -535,11 +536,11 @@ class StreamerApp(faust.App):
 
     guarded_topics: frozenset[str] = frozenset()
     # Fetched and not yet processed records of the guarded topics, in bytes (see partition_fetch_bytes).
-    fetch_buffer_bytes: int = 96 * 1024 * 1024
+    fetch_buffer_bytes: int = FETCH_BUFFER_BYTES
     # How long the broker may hold a fetch that finds no new records. aiokafka keeps one fetch per broker
     # in flight and leaves out the partitions it still has records of, so a fetch of only idle partitions
     # (gas, a partition read to its end) holds back the next fetch of the busy ones until it returns.
-    fetch_max_wait_ms: int = 20
+    fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         check_faust()

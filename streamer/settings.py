@@ -21,9 +21,14 @@ from streamer.kafka_security import KafkaSecurity
 from streamer.policy import DEFAULT_PRICE_BANDS, ValidationPolicy, parse_bands
 from streamer.topics import TopicNames
 
-__all__ = ["ENV_PREFIX", "Settings", "load_settings"]
+__all__ = ["ENV_PREFIX", "FETCH_BUFFER_BYTES", "FETCH_MAX_WAIT_MS", "Settings", "load_settings"]
 
 ENV_PREFIX = "STREAMER_"
+
+
+# Defaults shared with StreamerApp, which an embedding program may build without create_app.
+FETCH_BUFFER_BYTES = 96 * 1024 * 1024
+FETCH_MAX_WAIT_MS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +52,9 @@ class Settings:
     rocksdb_write_buffer_bytes: int = 32 * 1024 * 1024
     # Raw records fetched and not yet processed, divided evenly over the raw partitions a worker owns (1 to 8
     # MiB each): 8 MiB per partition at 4 partitions of 3 topics, 2 MiB at 16.
-    fetch_buffer_bytes: int = 96 * 1024 * 1024
+    fetch_buffer_bytes: int = FETCH_BUFFER_BYTES
     # How long the broker may hold a fetch that finds nothing new (Faust's own: 1500 ms). See StreamerApp.
-    fetch_max_wait_ms: int = 20
+    fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS
     # The state cache in front of RocksDB: series summaries (detector state; ~6 KB each for a price node)
     # and window panes (~0.7 KB each in memory). Memory is bounded by these, not by the number of series:
     # about 100 MiB at the defaults, which hold a worker's share of a PJM-sized market (a series has up to

@@ -7,6 +7,7 @@ variant nothing (no consumer of its outputs runs during the throughput phase).""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -99,9 +100,8 @@ class OutputWatcher:
 
         Gives up after ``timeout_s`` without a new output, not after ``timeout_s`` in all: a long run on a
         slow machine (100k series x 48 intervals took over 50 minutes on 2 cores) is not a hung one."""
-        deadline = time.monotonic() + timeout_s
         next_rss = time.monotonic()
-        seen = -1
+        seen, deadline = -1, math.inf  # the first sample is progress and sets the deadline
         while True:
             sample = await self.sample()
             if rss_every_s is not None and sample.t_s >= next_rss:
