@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import faust
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.consumer.fetcher import Fetcher
 from aiokafka.consumer.group_coordinator import GroupCoordinator
+from faust.types import TP
 
 from streamer import faust_boundary
 from streamer.faust_boundary import (
@@ -23,6 +28,7 @@ from streamer.faust_boundary import (
 )
 from streamer.pipeline import create_app
 from streamer.settings import load_settings
+from streamer.topics import Kind
 
 
 def test_the_pinned_faust_has_every_private_name_the_boundary_uses() -> None:
@@ -86,3 +92,33 @@ async def test_the_worker_consumer_reads_committed_and_waits_as_the_settings_say
         assert consumer._fetch_max_wait_ms == 37  # noqa: SLF001 - Faust would have set 1500
     finally:
         await consumer.stop()
+
+
+async def test_raw_records_handed_to_the_pipeline_count_as_stream_input_for_fausts_event_path_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Faust logs "Stream has not started processing" for a partition with a backlog whose stream never took
+    a record; the raw topics bypass the streams, so their hand-over must be what it sees."""
+    settings = load_settings({"data_dir": tmp_path})
+    app = create_app(settings)
+    consumer = app.consumer
+    raw = settings.topics.raw(Kind.PRICES)
+    tp, other = TP(raw, 3), TP(raw, 1)
+    record = ConsumerRecord(raw, 3, 7, 0, 0, b"k", b"v", None, 1, 1, ())
+    fetcher = SimpleNamespace(_stopped=asyncio.Event())
+    fetches = [({tp: [record]}, None)]
+
+    async def next_records(_timeout_s: float) -> tuple[Any, Any]:
+        if not fetches:
+            fetcher._stopped.set()  # noqa: SLF001
+            return None, None
+        return fetches.pop()
+
+    monkeypatch.setattr(consumer, "_wait_next_records", next_records)
+    monkeypatch.setattr(consumer, "highwater", lambda tp: 100)
+    before = time.monotonic()
+    await consumer._drain_messages(fetcher)  # noqa: SLF001
+    assert await app.raw_batches.get() == [record]
+    inbound = app.monitor.stream_inbound_time
+    assert inbound[tp] >= before
+    assert other not in inbound
