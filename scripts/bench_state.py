@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         store=store,
         window_specs=parse_window_specs(args.windows),
         grace_ms=settings.grace_ms,
+        bars_per_batch=args.bars_per_batch or None,
     )
     tune_gc()  # as the worker does
     if args.tracemalloc:
@@ -185,6 +186,9 @@ def main() -> None:
     parser.add_argument("--cache-series", type=int, default=Settings().state_cache_series)
     parser.add_argument("--cache-panes", type=int, default=Settings().state_cache_panes)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--bars-per-batch", type=int, default=Settings().bars_per_batch, help="as the worker's flag"
+    )
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
         "--tracemalloc",

@@ -59,17 +59,20 @@ class Meta:
     late_count: int = 0
     next_offset: int | None = None  # the raw partition's offset after the last record processed
     revisions_pruned_ms: int | None = None  # revision entries of intervals before this are deleted
+    closing: list[int | None] | None = None  # windows closed whose bars are not all out (WindowTracker)
 
     def encode(self) -> bytes:
-        fields = [self.watermark_ms, self.late_count, self.next_offset, self.revisions_pruned_ms]
+        fields: list[Any] = [self.watermark_ms, self.late_count, self.next_offset, self.revisions_pruned_ms]
+        if self.closing is not None:
+            fields.append(self.closing)
         return jsonbytes.dumps(fields)
 
     @classmethod
     def decode(cls, data: bytes | None) -> Meta:
         if data is None:
             return cls()
-        watermark_ms, late_count, next_offset, pruned_ms = orjson.loads(data)
-        return cls(watermark_ms, int(late_count), next_offset, pruned_ms)
+        watermark_ms, late_count, next_offset, pruned_ms, *closing = orjson.loads(data)
+        return cls(watermark_ms, int(late_count), next_offset, pruned_ms, closing[0] if closing else None)
 
 
 @dataclass(slots=True)  # not frozen: 4x cheaper to build, and several are built per event
@@ -108,6 +111,7 @@ class PartitionState:
             grace_ms,
             store.panes(partition, kind),
             watermark_ms=self.meta.watermark_ms,
+            closing=self.meta.closing,
         )
         self.tracker.late_count = self.meta.late_count
         self.detectors = DetectorSet.for_kind(kind, detector_config) if detectors_enabled else DetectorSet([])
@@ -208,8 +212,8 @@ class PartitionState:
             )
         return windows, closed
 
-    def close_ready(self) -> list[ClosedBar]:
-        return self.tracker.close_ready()
+    def close_ready(self, limit: int | None = None) -> list[ClosedBar]:
+        return self.tracker.close_ready(limit)
 
     def tick(self, now_ms: int) -> list[Anomaly]:
         return self.detectors.tick(now_ms)
@@ -239,6 +243,7 @@ class PartitionState:
     def write_meta(self) -> None:
         self.meta.watermark_ms = self.tracker.watermark_ms
         self.meta.late_count = self.tracker.late_count
+        self.meta.closing = self.tracker.closing_state
         self.store.put_meta(self.partition, self.kind, meta_key(self.kind), self.meta.encode())
 
     def persisted(self) -> None:

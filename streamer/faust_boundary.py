@@ -362,6 +362,10 @@ class RawBatches:
     def done(self) -> None:
         self._idle.set()
 
+    def waiting(self) -> bool:
+        """Whether a batch of the current generation is queued."""
+        return any(generation == self._generation for generation, _ in self._items)
+
     async def quiesce(self) -> None:
         async with self._changed:
             self._generation += 1

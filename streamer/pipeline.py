@@ -119,6 +119,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         web_enabled=False,
         **faust_options(settings.kafka_security),
     )
+    exactly_once = settings.processing_guarantee == "exactly_once"
     registry = registry if registry is not None else CollectorRegistry()
     metrics = PipelineMetrics.create(registry)
     health = Health(stall_after_s=settings.stall_timeout_ms / 1000)
@@ -157,9 +158,11 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         grace_ms=settings.grace_ms,
         detectors_enabled=settings.detectors_enabled,
         stale_clock=settings.stale_clock,
+        # Exactly once commits a batch's offsets in its transactions, so they cannot be held back while bars
+        # are still to come (see Processor.closing_inputs): every closed window's bars go in its batch.
+        bars_per_batch=None if exactly_once or not settings.bars_per_batch else settings.bars_per_batch,
     )
     sender = BatchSender(client_options)
-    exactly_once = settings.processing_guarantee == "exactly_once"
     transactions = PartitionTransactions(
         client_options,
         id_prefix=f"{settings.app_id}-tx",
@@ -185,14 +188,22 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     async def reseek_stuck_partitions() -> None:
         await gap_guard.reseek_stuck()
 
+    held_back: dict[tuple[str, int], int] = {}  # next offsets not marked yet: bars still to come
+
     def mark_processed(messages: Sequence[InMessage]) -> None:
         next_offsets: dict[tuple[str, int], int] = {}
         for msg in messages:
             tp = (msg.topic, msg.partition)
             if msg.offset >= next_offsets.get(tp, 0):
                 next_offsets[tp] = msg.offset + 1
-        for (topic, partition), offset in next_offsets.items():
-            app.mark_processed(topic, partition, offset)
+        closing = processor.closing_inputs() if held_back or processor.bars_per_batch else set()
+        for tp, offset in next_offsets.items():
+            if tp in closing:
+                held_back[tp] = offset
+                offset -= 1  # the last record comes again after a crash: see Processor.closing_inputs
+            app.mark_processed(*tp, offset)
+        for tp in [tp for tp in held_back if tp not in closing]:
+            app.mark_processed(*tp, held_back.pop(tp))
 
     newest_processed_ms: dict[tuple[str, int], int] = {}
 
@@ -219,6 +230,12 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
                 newest_processed_ms[(msg.topic, msg.partition)] = msg.timestamp_ms
         health.progressed({(msg.topic, msg.partition) for msg in messages})
 
+    async def finish_closing() -> None:
+        """A batch without records, for bars of closed windows still to be computed."""
+        result = await delivery.deliver([])
+        mark_processed([])
+        metrics.observe_outputs(result.derived, time.time())
+
     raw_batches = app.batch_raw_topics()
 
     @app.agent(raw_topic, name="streamer.process")
@@ -230,6 +247,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
                 records = await raw_batches.get()
                 try:
                     await deliver(records)
+                    while held_back and not raw_batches.waiting():  # nothing fetched: the rest of the bars
+                        await finish_closing()
                 finally:
                     raw_batches.done()
         except Exception as exc:  # Faust would carry on without this agent: stop the worker instead
@@ -328,6 +347,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
 
     async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         processor.forget_keys()
+        held_back.clear()  # their last records stay uncommitted: whoever owns them next consumes them again
 
     async def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         processor.forget_keys()

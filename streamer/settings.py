@@ -44,6 +44,10 @@ class Settings:
     serve_dashboard: bool = False  # the worker also serves the dashboard page on its web port
     stall_timeout_ms: int = 60_000  # /healthz fails after this long with records waiting and no progress
     batch_size: int = 200  # bounds what a crash publishes twice (at least once): one batch in flight
+    # Bars of closed windows computed per batch, at least (0: all in the batch that closed them). The rest
+    # wait for the next batches, so a batch that crosses a 5-minute boundary does not hold up the records
+    # behind it. Ignored with exactly once (see create_app).
+    bars_per_batch: int = 1000
     producer_linger_ms: int = 10
     table_standby_replicas: int = 0
     # RocksDB's memory, shared by every table partition DB of the worker (active and standby) however many
@@ -136,6 +140,7 @@ _INT_RANGES: dict[str, tuple[int, int | None]] = {
     "web_port": (0, 65535),
     "stall_timeout_ms": (1_000, None),
     "batch_size": (1, None),
+    "bars_per_batch": (0, None),
     "producer_linger_ms": (0, None),
     "table_standby_replicas": (0, None),
     "rocksdb_block_cache_bytes": (0, None),

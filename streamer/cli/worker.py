@@ -36,6 +36,13 @@ __all__ = ["worker"]
     type=click.IntRange(1),
     help="Events processed per batch at most [default 200]; a crash publishes at most one batch twice.",
 )
+@option(
+    "--bars-per-batch",
+    type=click.IntRange(0),
+    help="Bars of closed windows computed per batch at least; the rest in the next batches, so one that "
+    "closes every series' windows does not hold up the records behind it (0: all at once; exactly once: "
+    "always all) [default 1000].",
+)
 @option("--producer-linger-ms", type=click.IntRange(0), help="Producer linger [default 10].")
 @option(
     "--price-bands",

@@ -150,6 +150,23 @@ class ClosedBar:
 _NO_WINDOWS = AddResult(0, ())
 
 
+@dataclass(slots=True)
+class _Closing:
+    """Windows that closed together (at ``upper``, after ``lower``: watermarks) whose bars are computed a few
+    series at a time: the windows as (end, spec index, start), ascending; the series in key order with the
+    indexes of their closing windows; how many of those series are done."""
+
+    lower: int | None
+    upper: int | None
+    windows: list[tuple[int, int, int]]
+    series: list[tuple[str, list[int]]]
+    done: int = 0
+
+    @property
+    def last_end(self) -> int:
+        return self.windows[-1][0]
+
+
 def _closing_order(item: tuple[int, str, Bar]) -> tuple[int, str]:
     return item[0], item[1]
 
@@ -164,7 +181,10 @@ class WindowTracker:
         store: PaneStore | None = None,
         *,
         watermark_ms: int | None = None,
+        closing: Sequence[int | None] | None = None,
     ) -> None:
+        """``closing`` is what :attr:`closing_state` returned when the state was persisted: the windows that
+        had closed but whose bars were not all computed yet."""
         if grace_ms < 0:
             raise ValueError(f"grace_ms must be >= 0, got {grace_ms}")
         if len({s.name for s in specs}) != len(specs):
@@ -180,10 +200,19 @@ class WindowTracker:
         self._index: dict[int, list[str]] = {}  # pane start -> series keys with a pane there
         self._next_deadline: int | None = None
         self._ready: list[ClosedBar] = []
+        self._closing: _Closing | None = None  # windows closed whose bars are not all computed yet
         if self.specs and watermark_ms is not None:
             for start_ms, key in self.store.pane_keys():
                 self._index.setdefault(start_ms, []).append(key)
-            self._next_deadline = self._earliest_deadline()
+            if closing is None:
+                self._next_deadline = self._earliest_deadline()
+            else:  # the same windows and series again: their panes were kept as they were (see add, prune)
+                lower, upper, done = closing
+                assert upper is not None and done is not None
+                self._closed_through = lower
+                self._close(upper)
+                if self._closing is not None:
+                    self._closing.done = done
 
     # -- windows of an event ------------------------------------------------------------------------
     def _closed_end(self) -> int | None:
@@ -240,6 +269,8 @@ class WindowTracker:
                     if deadline is None or end < deadline:
                         deadline = end
         if accepted:
+            if self._closing is not None and pane_start < self._closing.last_end:
+                self._drain()  # the pane is in a window whose bar is not computed yet
             group = self.store.panes_of(key)
             pane = group.get(pane_start)
             if pane is None:
@@ -288,7 +319,9 @@ class WindowTracker:
         return None if best is None else best + self.grace_ms
 
     def _close(self, watermark_ms: int | None) -> None:
-        """Emit every window with ``end + grace`` in ``(closed_through, watermark]`` (all when None)."""
+        """Close every window with ``end + grace`` in ``(closed_through, watermark]`` (all when None). Their
+        bars are computed by :meth:`close_ready` (some of them, if it is given a limit)."""
+        self._drain()
         upper = None if watermark_ms is None else watermark_ms - self.grace_ms
         lower = None if self._closed_through is None else self._closed_through - self.grace_ms
         closing: set[tuple[int, int, int]] = set()  # (end, spec index, start)
@@ -298,7 +331,7 @@ class WindowTracker:
                     end = start + spec.size_ms
                     if (upper is None or end <= upper) and (lower is None or end > lower):
                         closing.add((end, i, start))
-        # Per series, the closing windows it has panes in; each series' panes are then read once.
+        # Per series (in key order), the closing windows it has panes in: each series' panes are read once.
         windows = sorted(closing)
         pane_ms = self.pane_ms
         index = self._index
@@ -310,25 +343,68 @@ class WindowTracker:
                     wanted[key] = [n]
                 elif of_key[-1] != n:
                     of_key.append(n)
-        read_panes = self.store.read_panes
-        bars: list[tuple[int, str, Bar]] = []
-        for key, closing_of_key in wanted.items():
-            group = read_panes(key)
-            for n in closing_of_key:
-                end, i, start = windows[n]
-                panes = [pane for pane in map(group.get, range(start, end, pane_ms)) if pane is not None]
-                if panes:
-                    bars.append((n, key, combine(self.specs[i].name, start, end, panes)))
-        bars.sort(key=_closing_order)  # by window (end, spec, start), then series: as they close
-        self._ready.extend(ClosedBar(key, bar) for _, key, bar in bars)
+        if windows:
+            self._closing = _Closing(self._closed_through, watermark_ms, windows, sorted(wanted.items()))
         if watermark_ms is not None:
             self._closed_through = watermark_ms
             self._next_deadline = self._earliest_deadline()
         else:
             self._next_deadline = None
+            self._drain()
 
-    def close_ready(self) -> list[ClosedBar]:
-        """The bars of windows closed since the last call, in closing order, each exactly once."""
+    def _compute(self, limit: int | None) -> None:
+        """Combine the bars of the next series still to do, until at least ``limit`` (None: all) are made.
+
+        The bars of one call come out in closing order: by window (end, spec, start), then series."""
+        closing = self._closing
+        if closing is None:
+            return
+        series, windows, done = closing.series, closing.windows, closing.done
+        pane_ms = self.pane_ms
+        read_panes = self.store.read_panes
+        specs = self.specs
+        made = 0
+        bars: list[tuple[int, str, Bar]] = []
+        while done < len(series) and (limit is None or made < limit):
+            key, closing_of_key = series[done]
+            done += 1
+            group = read_panes(key)
+            for n in closing_of_key:
+                end, i, start = windows[n]
+                panes = [pane for pane in map(group.get, range(start, end, pane_ms)) if pane is not None]
+                if panes:
+                    bars.append((n, key, combine(specs[i].name, start, end, panes)))
+            made += len(closing_of_key)
+        bars.sort(key=_closing_order)
+        self._ready.extend(ClosedBar(key, bar) for _, key, bar in bars)
+        closing.done = done
+        if done == len(series):
+            self._closing = None
+
+    def _drain(self) -> None:
+        self._compute(None)
+
+    @property
+    def has_pending(self) -> bool:
+        """Whether closed windows have bars still to compute (see :meth:`close_ready`)."""
+        return self._closing is not None
+
+    @property
+    def closing_state(self) -> list[int | None] | None:
+        """What a restarted tracker needs to compute the rest of them: ``closing`` of the constructor."""
+        closing = self._closing
+        return None if closing is None else [closing.lower, closing.upper, closing.done]
+
+    @property
+    def pending_bars(self) -> int:
+        """Bars of closed windows not computed yet."""
+        closing = self._closing
+        return 0 if closing is None else sum(len(w) for _, w in closing.series[closing.done :])
+
+    def close_ready(self, limit: int | None = None) -> list[ClosedBar]:
+        """The bars of windows closed since the last call, in closing order, each exactly once; with
+        ``limit``, at most that many more are computed now and the rest wait for a later call."""
+        self._compute(limit)
         ready, self._ready = self._ready, []
         return ready
 
@@ -342,6 +418,11 @@ class WindowTracker:
         """Delete the panes of which every window closed by ``durable_watermark_ms`` (None: all of them).
 
         Returns how many panes were deleted."""
+        if durable_watermark_ms is not None and self._closing is not None:
+            # Not the panes of a window whose bars are still to be computed: they are computed from them, and
+            # a restarted tracker finds the same windows and series from them.
+            first_end = self._closing.windows[0][0]
+            durable_watermark_ms = min(durable_watermark_ms, first_end + self.grace_ms - 1)
         deleted = 0
         for pane_start in sorted(self._index):
             if durable_watermark_ms is not None:
