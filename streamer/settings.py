@@ -47,7 +47,7 @@ class Settings:
     # Bars of closed windows computed per batch, at least (0: all in the batch that closed them). The rest
     # wait for the next batches, so a batch that crosses a 5-minute boundary does not hold up the records
     # behind it. Ignored with exactly once (see create_app).
-    bars_per_batch: int = 1000
+    bars_per_batch: int = 250
     producer_linger_ms: int = 10
     table_standby_replicas: int = 0
     # RocksDB's memory, shared by every table partition DB of the worker (active and standby) however many

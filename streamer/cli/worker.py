@@ -41,7 +41,7 @@ __all__ = ["worker"]
     type=click.IntRange(0),
     help="Bars of closed windows computed per batch at least; the rest in the next batches, so one that "
     "closes every series' windows does not hold up the records behind it (0: all at once; exactly once: "
-    "always all) [default 1000].",
+    "always all) [default 250].",
 )
 @option("--producer-linger-ms", type=click.IntRange(0), help="Producer linger [default 10].")
 @option(
