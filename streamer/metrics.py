@@ -38,6 +38,7 @@ class PipelineMetrics:
     lag_seconds: Gauge
     assigned: Gauge
     open_windows: Gauge
+    bars_pending: Gauge
     state_keys: Gauge
     recovery_remaining: Gauge
     stalled: Gauge
@@ -123,6 +124,11 @@ class PipelineMetrics:
             open_windows=Gauge(
                 "streamer_open_windows",
                 "(series, window) pairs with data that have not closed.",
+                registry=registry,
+            ),
+            bars_pending=Gauge(
+                "streamer_bars_pending",
+                "Bars of closed windows still to be computed and sent (--bars-per-batch spreads them).",
                 registry=registry,
             ),
             state_keys=Gauge(

@@ -302,6 +302,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         health.recovered(done)
         metrics.set_partitions(lag, lag_s, health.stalled())
         metrics.recovery_remaining.set(remaining)
+        metrics.bars_pending.set(processor.pending_bar_count())
         metrics.send_retries.inc(producing.retries - retries_seen)
         retries_seen = producing.retries
 

@@ -360,6 +360,9 @@ class Processor:
         self.store.forget_partitions()
 
     # -- introspection -------------------------------------------------------------------------------------
+    def pending_bar_count(self) -> int:
+        return sum(part.tracker.pending_bars for part in self._partitions.values())
+
     def open_window_count(self) -> int:
         return sum(part.tracker.open_window_count() for part in self._partitions.values())
 

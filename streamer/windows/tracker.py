@@ -403,7 +403,7 @@ class WindowTracker:
 
     def close_ready(self, limit: int | None = None) -> list[ClosedBar]:
         """The bars of windows closed since the last call, in closing order, each exactly once; with
-        ``limit``, at most that many more are computed now and the rest wait for a later call."""
+        ``limit``, about that many more are computed now (whole series) and the rest wait for a later call."""
         self._compute(limit)
         ready, self._ready = self._ready, []
         return ready

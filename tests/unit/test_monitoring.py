@@ -29,7 +29,7 @@ HISTOGRAMS = {"streamer_end_to_end_seconds", "streamer_batch_seconds"}
 GAUGES = {
     "streamer_consumer_lag_records", "streamer_consumer_lag_seconds", "streamer_assigned_partitions",
     "streamer_open_windows", "streamer_state_keys", "streamer_recovery_remaining_records",
-    "streamer_partition_stalled",
+    "streamer_partition_stalled", "streamer_bars_pending",
 }  # fmt: skip
 SERIES = COUNTERS | GAUGES | {f"{h}_{suffix}" for h in HISTOGRAMS for suffix in ("bucket", "sum", "count")}
 REQUIRED_ALERTS = {

@@ -365,8 +365,10 @@ def test_bars_spread_over_later_batches_are_the_bars_of_closing_all_at_once(mark
         result = proc.process(market[i : i + 50])
         spread += _keyed_bars(result)
         pending_batches += bool(proc.closing_inputs())
+        assert bool(proc.pending_bar_count()) == bool(proc.closing_inputs())
     while proc.closing_inputs():  # the end of the input: batches without records finish the bars
         spread += _keyed_bars(proc.process([]))
+    assert proc.pending_bar_count() == 0
     assert len(whole) > 10_000
     assert pending_batches > 20
     assert sorted(spread) == sorted(whole)
