@@ -34,6 +34,7 @@ from streamer.topics import Kind, TopicNames
 from streamer.validation import Accepted, Rejected, validate
 from streamer.windows import ClosedBar, WindowSpec
 from streamer.windows.aggregates import utc_offset_min
+from streamer.windows.tracker import OpenWindows
 
 __all__ = ["BatchResult", "InMessage", "OutMessage", "Processor"]
 
@@ -365,6 +366,10 @@ class Processor:
 
     def open_window_count(self) -> int:
         return sum(part.tracker.open_window_count() for part in self._partitions.values())
+
+    def open_window_snapshots(self) -> list[OpenWindows]:
+        """Per partition, what ``count_open_windows`` counts, copied (to count off the event loop)."""
+        return [part.tracker.open_window_snapshot() for part in self._partitions.values()]
 
     def open_pane_count(self) -> int:
         return sum(part.tracker.open_pane_count() for part in self._partitions.values())

@@ -36,7 +36,16 @@ from streamer.windows.panes import (
     window_stats,
 )
 
-__all__ = ["AddResult", "ClosedBar", "LateWindow", "MemoryPaneStore", "PaneStore", "WindowTracker"]
+__all__ = [
+    "AddResult",
+    "ClosedBar",
+    "LateWindow",
+    "MemoryPaneStore",
+    "OpenWindows",
+    "PaneStore",
+    "WindowTracker",
+    "count_open_windows",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +174,30 @@ class _Closing:
     @property
     def last_end(self) -> int:
         return self.windows[-1][0]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenWindows:
+    """A copy of a tracker's pane index with what decides which windows are still open."""
+
+    specs: tuple[WindowSpec, ...]
+    pane_ms: int
+    closed_end: int | None  # windows with end <= this have closed
+    index: dict[int, tuple[str, ...]]  # pane start -> series with a pane there
+
+
+def count_open_windows(snapshot: OpenWindows) -> int:
+    """(series, window) pairs with data whose window has not closed: per open window, its panes' series."""
+    index, pane_ms, closed_end = snapshot.index, snapshot.pane_ms, snapshot.closed_end
+    total = 0
+    for spec in snapshot.specs:
+        size = spec.size_ms
+        starts = {start for p in index for start in WindowTracker._windows_containing(spec, p)}  # noqa: SLF001
+        for start in starts:
+            if closed_end is None or start + size > closed_end:
+                panes = [index[p] for p in range(start, start + size, pane_ms) if p in index]
+                total += len(set().union(*panes))
+    return total
 
 
 def _closing_order(item: tuple[int, str, Bar]) -> tuple[int, str]:
@@ -479,11 +512,11 @@ class WindowTracker:
 
     def open_window_count(self) -> int:
         """(series, window) pairs with data that have not closed yet."""
+        return count_open_windows(self.open_window_snapshot())
+
+    def open_window_snapshot(self) -> OpenWindows:
+        """What :func:`count_open_windows` needs, copied, so that it can count in another thread while the
+        tracker goes on (counting a 2,000-series partition took 25 ms of the event loop)."""
         closed_end = None if self._closed_through is None else self._closed_through - self.grace_ms
-        windows: set[tuple[str, int, int]] = set()
-        for pane_start, keys in self._index.items():
-            for i, spec in enumerate(self.specs):
-                for start in self._windows_containing(spec, pane_start):
-                    if closed_end is None or start + spec.size_ms > closed_end:
-                        windows.update((key, i, start) for key in keys)
-        return len(windows)
+        index = {start: tuple(keys) for start, keys in self._index.items()}
+        return OpenWindows(self.specs, self.pane_ms, closed_end, index)

@@ -325,3 +325,34 @@ def test_running_stats_from_the_recent_slots_equal_stats_gathered_from_the_panes
             panes = [p for start, p in group.items() if stats.start_ms <= start < stats.end_ms]
             assert stats.count == sum(p.count for p in panes)
             assert stats.min == min(p.low for p in panes) and stats.max == max(p.high for p in panes)
+
+
+def _open_pairs_brute_force(tracker: WindowTracker) -> int:
+    """(series, spec, window start) with a pane in the window and the window not closed, one by one."""
+    snapshot = tracker.open_window_snapshot()
+    pairs = set()
+    for start_ms, keys in snapshot.index.items():
+        for i, spec in enumerate(tracker.specs):
+            for start, end in spec.windows(start_ms):
+                if snapshot.closed_end is None or end > snapshot.closed_end:
+                    pairs.update((key, i, start) for key in keys)
+    return len(pairs)
+
+
+def test_open_windows_are_counted_per_series_and_window(sa1_month: list[AemoRow]) -> None:
+    """Three series with gaps (one misses every third interval, one every seventh), out of order in places."""
+    tracker = WindowTracker(SPECS, 20 * 60_000)
+    rng = random.Random(5)
+    counts = []
+    for n, row in enumerate(sa1_month[:2000]):
+        for key, skip in (("A", 0), ("B", 3), ("C", 7)):
+            if skip and n % skip == 0:
+                continue
+            event_ms = row.event_ms - (AEMO_INTERVAL_MS if rng.random() < 0.05 else 0)
+            tracker.add(key, event_ms, AEMO_INTERVAL_MS, row.price, _fields(row))
+        tracker.close_ready()
+        if n % 97 == 0:
+            tracker.prune(tracker.watermark_ms)
+            counts.append(tracker.open_window_count())
+            assert counts[-1] == _open_pairs_brute_force(tracker)
+    assert min(counts) > 0
