@@ -160,7 +160,7 @@ class Processor:
                 newest_input_ms[(part.kind, part.partition)] = msg.timestamp_ms
             self.counts[(msg.topic, result.outcome)] += 1
             primary.append(result)
-        closing = touched.union(kp for kp, part in self._partitions.items() if part.tracker.has_pending)
+        closing = touched | self._closing_partitions()
         budget = self.bars_per_batch  # the rest are computed before the next windows close, at the latest
         for kind, partition in sorted(closing):
             part = self._partitions[(kind, partition)]
@@ -329,11 +329,10 @@ class Processor:
 
         Their last processed record must not be committed yet: a worker that takes over consumes it again
         (and skips it), which loads the partition and lets the next batch compute the rest."""
-        return {
-            (self.topics.raw(kind), partition)
-            for (kind, partition), part in self._partitions.items()
-            if part.tracker.has_pending
-        }
+        return {(self.topics.raw(kind), partition) for kind, partition in self._closing_partitions()}
+
+    def _closing_partitions(self) -> set[tuple[Kind, int]]:
+        return {key for key, part in self._partitions.items() if part.tracker.has_pending}
 
     # -- persistence ---------------------------------------------------------------------------------------
     def take_changes(self) -> dict[int, list[Change]]:
@@ -363,9 +362,6 @@ class Processor:
     # -- introspection -------------------------------------------------------------------------------------
     def pending_bar_count(self) -> int:
         return sum(part.tracker.pending_bars for part in self._partitions.values())
-
-    def open_window_count(self) -> int:
-        return sum(part.tracker.open_window_count() for part in self._partitions.values())
 
     def open_window_snapshots(self) -> list[OpenWindows]:
         """Per partition, what ``count_open_windows`` counts, copied (to count off the event loop)."""

@@ -176,6 +176,12 @@ class _Closing:
         return self.windows[-1][0]
 
 
+def _windows_containing(spec: WindowSpec, pane_start: int) -> range:
+    """Starts of ``spec``'s windows that contain the pane starting at ``pane_start``, ascending."""
+    first = ((pane_start - spec.size_ms) // spec.step_ms + 1) * spec.step_ms
+    return range(first, pane_start - pane_start % spec.step_ms + 1, spec.step_ms)
+
+
 @dataclass(frozen=True, slots=True)
 class OpenWindows:
     """A copy of a tracker's pane index with what decides which windows are still open."""
@@ -192,7 +198,7 @@ def count_open_windows(snapshot: OpenWindows) -> int:
     total = 0
     for spec in snapshot.specs:
         size = spec.size_ms
-        starts = {start for p in index for start in WindowTracker._windows_containing(spec, p)}  # noqa: SLF001
+        starts = {start for p in index for start in _windows_containing(spec, p)}
         for start in starts:
             if closed_end is None or start + size > closed_end:
                 panes = [index[p] for p in range(start, start + size, pane_ms) if p in index]
@@ -285,7 +291,7 @@ class WindowTracker:
         late: list[LateWindow] = []
         deadline: int | None = None
         for spec in self.specs:
-            starts = self._windows_containing(spec, pane_start)
+            starts = _windows_containing(spec, pane_start)
             first_end = starts[0] + spec.size_ms
             if closed_end is None or first_end > closed_end:  # every window of the event is open
                 accepted += len(starts)
@@ -331,18 +337,12 @@ class WindowTracker:
                 self._close(event_ms)
 
     # -- closing --------------------------------------------------------------------------------------
-    @staticmethod
-    def _windows_containing(spec: WindowSpec, pane_start: int) -> range:
-        """Starts of ``spec``'s windows that contain the pane starting at ``pane_start``, ascending."""
-        first = ((pane_start - spec.size_ms) // spec.step_ms + 1) * spec.step_ms
-        return range(first, pane_start - pane_start % spec.step_ms + 1, spec.step_ms)
-
     def _earliest_deadline(self) -> int | None:
         closed_end = None if self._closed_through is None else self._closed_through - self.grace_ms
         best: int | None = None
         for pane_start in self._index:
             for spec in self.specs:
-                for start in self._windows_containing(spec, pane_start):
+                for start in _windows_containing(spec, pane_start):
                     end = start + spec.size_ms
                     if closed_end is not None and end <= closed_end:
                         continue
@@ -360,7 +360,7 @@ class WindowTracker:
         closing: set[tuple[int, int, int]] = set()  # (end, spec index, start)
         for pane_start in self._index:
             for i, spec in enumerate(self.specs):
-                for start in self._windows_containing(spec, pane_start):
+                for start in _windows_containing(spec, pane_start):
                     end = start + spec.size_ms
                     if (upper is None or end <= upper) and (lower is None or end > lower):
                         closing.add((end, i, start))
@@ -460,7 +460,7 @@ class WindowTracker:
         for pane_start in sorted(self._index):
             if durable_watermark_ms is not None:
                 last_end = max(
-                    self._windows_containing(spec, pane_start)[-1] + spec.size_ms for spec in self.specs
+                    _windows_containing(spec, pane_start)[-1] + spec.size_ms for spec in self.specs
                 )
                 if last_end + self.grace_ms > durable_watermark_ms:
                     continue
@@ -478,7 +478,7 @@ class WindowTracker:
         pane_start = event_ms - event_ms % self.pane_ms
         targets: list[tuple[str, int, int]] = []
         for spec in self.specs:
-            for start in self._windows_containing(spec, pane_start):
+            for start in _windows_containing(spec, pane_start):
                 end = start + spec.size_ms
                 if closed_end is None or end > closed_end:
                     targets.append((spec.name, start, end))
