@@ -237,7 +237,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         mark_processed([])
         metrics.observe_outputs(result.derived, time.time())
 
-    raw_batches = app.batch_raw_topics()
+    raw_batches = app.batch_raw_topics(max_records=settings.batch_size)
 
     @app.agent(raw_topic, name="streamer.process")
     async def process(stream: Any) -> None:

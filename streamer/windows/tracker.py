@@ -463,7 +463,7 @@ class WindowTracker:
                     _windows_containing(spec, pane_start)[-1] + spec.size_ms for spec in self.specs
                 )
                 if last_end + self.grace_ms > durable_watermark_ms:
-                    continue
+                    break  # a later pane's last window ends no earlier: nothing after this one goes either
             for key in self._index.pop(pane_start):
                 self.store.delete_pane(key, pane_start)
                 deleted += 1

@@ -23,6 +23,7 @@ from streamer.faust_boundary import (
     MAX_PARTITION_FETCH_BYTES,
     MIN_PARTITION_FETCH_BYTES,
     FaustVersionError,
+    RawBatches,
     check_faust,
     partition_fetch_bytes,
 )
@@ -122,3 +123,27 @@ async def test_raw_records_handed_to_the_pipeline_count_as_stream_input_for_faus
     inbound = app.monitor.stream_inbound_time
     assert inbound[tp] >= before
     assert other not in inbound
+
+
+async def test_queued_fetches_are_handed_over_together_up_to_the_batch_size() -> None:
+    """A steady feed makes many small fetches: taken one at a time they queued up for good."""
+    batches = RawBatches(maxsize=4, max_records=5)
+    for fetch in ([1, 2], [3], [4, 5], [6, 7]):
+        await batches.put(fetch)
+    assert await batches.get() == [1, 2, 3, 4, 5]  # [6, 7] would make 7
+    batches.done()
+    assert await batches.get() == [6, 7]
+    batches.done()
+    await batches.put(list(range(9)))  # a fetch bigger than the batch size stays whole
+    assert await batches.get() == list(range(9))
+    batches.done()
+
+
+async def test_fetches_queued_before_a_rebalance_are_not_merged_into_a_batch() -> None:
+    batches = RawBatches(maxsize=4, max_records=100)
+    await batches.put([1])
+    await batches.quiesce()  # nothing in flight: returns at once, dropping [1]
+    await batches.put([2])
+    await batches.put([3])
+    assert await batches.get() == [2, 3]
+    assert not batches.waiting()

@@ -130,6 +130,19 @@ def test_each_window_is_emitted_once_and_only_after_end_plus_grace(sa1_month: li
         assert tracker.open_pane_count() <= (3_600_000 + GRACE_MS) // tracker.pane_ms + 1
 
 
+def test_one_late_prune_deletes_every_pane_whose_windows_all_closed(sa1_month: list[AemoRow]) -> None:
+    """Pruning stops at the first pane with a window still open: every later pane has one too."""
+    tracker = WindowTracker(SPECS, GRACE_MS)
+    for row in sa1_month[:2000]:  # a week of panes, none pruned yet
+        tracker.add(KEY, row.event_ms, AEMO_INTERVAL_MS, row.price, _fields(row))
+        tracker.close_ready()
+    before = tracker.open_pane_count()
+    assert tracker.watermark_ms is not None
+    deleted = tracker.prune(tracker.watermark_ms)
+    assert deleted > 1000 and tracker.open_pane_count() == before - deleted
+    assert tracker.open_pane_count() <= (3_600_000 + GRACE_MS) // tracker.pane_ms + 1
+
+
 def test_heatwave_hour_bar_in_nem_time(sa1_month: list[AemoRow]) -> None:
     tracker = WindowTracker([WindowSpec.parse("1h")], GRACE_MS)
     bars = _stream(tracker, sa1_month)
