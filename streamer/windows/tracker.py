@@ -258,6 +258,10 @@ class WindowTracker:
         """Windows with ``end <=`` this are closed."""
         return None if self.watermark_ms is None else self.watermark_ms - self.grace_ms
 
+    def _listed_end(self) -> int | None:
+        """Windows with ``end <=`` this have been listed for closing (their bars are out or to come)."""
+        return None if self._closed_through is None else self._closed_through - self.grace_ms
+
     def windows_of(self, event_ms: int) -> list[tuple[WindowSpec, int, int, bool]]:
         """Every window of ``event_ms``: (spec, start, end, closed)."""
         closed_end = self._closed_end()
@@ -338,7 +342,7 @@ class WindowTracker:
 
     # -- closing --------------------------------------------------------------------------------------
     def _earliest_deadline(self) -> int | None:
-        closed_end = None if self._closed_through is None else self._closed_through - self.grace_ms
+        closed_end = self._listed_end()
         best: int | None = None
         for pane_start in self._index:
             for spec in self.specs:
@@ -356,7 +360,7 @@ class WindowTracker:
         bars are computed by :meth:`close_ready` (some of them, if it is given a limit)."""
         self._drain()
         upper = None if watermark_ms is None else watermark_ms - self.grace_ms
-        lower = None if self._closed_through is None else self._closed_through - self.grace_ms
+        lower = self._listed_end()
         closing: set[tuple[int, int, int]] = set()  # (end, spec index, start)
         for pane_start in self._index:
             for i, spec in enumerate(self.specs):
@@ -517,6 +521,6 @@ class WindowTracker:
     def open_window_snapshot(self) -> OpenWindows:
         """What :func:`count_open_windows` needs, copied, so that it can count in another thread while the
         tracker goes on (counting a 2,000-series partition took 25 ms of the event loop)."""
-        closed_end = None if self._closed_through is None else self._closed_through - self.grace_ms
+        closed_end = self._listed_end()
         index = {start: tuple(keys) for start, keys in self._index.items()}
         return OpenWindows(self.specs, self.pane_ms, closed_end, index)
