@@ -75,6 +75,7 @@ PINNED_FAUST = "0.15.3"
 # (object, attribute) pairs this module reads, writes or overrides.
 _RELIED_ON: tuple[tuple[Any, str], ...] = (
     (faust_rocksdb.Store, "_db_for_partition"),
+    (faust_rocksdb.Store, "revoke_partitions"),
     (faust_rocksdb.Store, "offset_key"),
     (faust_consumer.Consumer, "_new_offset"),
     (faust_consumer.Consumer, "_add_gap"),
@@ -163,11 +164,13 @@ class TableState:
         return self._table.data
 
     def backend(self, partition: int) -> RocksBackend:
-        db = self._dbs.get(partition)
-        if db is None:
-            store = self._store()
-            db = self._dbs[partition] = RocksBackend(store._db_for_partition(partition), store.offset_key)  # noqa: SLF001
-        return db
+        """The partition's current DB: a rebalance may have closed the one read before and reopened it."""
+        store = self._store()
+        db = store._db_for_partition(partition)  # noqa: SLF001
+        backend = self._dbs.get(partition)
+        if backend is None or not backend.reads(db):
+            backend = self._dbs[partition] = RocksBackend(db, store.offset_key)
+        return backend
 
     def reset(self) -> None:
         """After a rebalance Faust closes and reopens partition DBs: look them up again."""
@@ -199,6 +202,26 @@ class _SharedMemoryOptions(faust_rocksdb.RocksDBOptions):
         return self.memory.options()
 
 
+class _ClosingStore(faust_rocksdb.Store):
+    """Faust's RocksDB store, closing the DB of a revoked partition itself.
+
+    Faust only drops its own reference (its ``close()`` call is commented out) and leaves the rest to the
+    garbage collector. Any reference still alive then keeps the DB's file lock, and when the partition is
+    assigned to this process again the reopen fails with "lock hold by current process": a chaos run's
+    worker crashed that way a few seconds after a restart, in a burst of rebalances. Anything that still
+    holds the closed DB gets ``DbClosedError`` instead of a stale view; :class:`TableState` looks the DB
+    up again."""
+
+    def revoke_partitions(self, table: Any, tps: set[TP]) -> None:
+        for tp in tps:
+            if tp.topic in table.changelog_topic.topics:
+                db = self._dbs.pop(tp.partition, None)
+                if db is not None:
+                    log.info("closing the state DB of revoked partition %d", tp.partition)
+                    db.close()
+        super().revoke_partitions(table, tps)  # (nothing left to drop; Faust's garbage collection)
+
+
 class RestoringTable(faust.Table):
     """A table whose newly assigned active partitions catch up from the changelog in bulk
     (:mod:`streamer.changelog_restore`) once their DBs are open, before Faust's recovery reads the persisted
@@ -212,6 +235,8 @@ class RestoringTable(faust.Table):
 
     def _new_store(self) -> Any:
         store: Any = super()._new_store()
+        if type(store) is faust_rocksdb.Store:
+            store.__class__ = _ClosingStore  # (Faust builds its store from a URL scheme, not a class)
         if self.rocksdb_memory is not None:
             store.rocksdb_options = _SharedMemoryOptions(self.rocksdb_memory)
         return store
@@ -620,3 +645,4 @@ class StreamerApp(faust.App):
 
     def _new_transport(self) -> Any:
         return _Transport(self.conf.broker_consumer, self)
+

@@ -25,6 +25,10 @@ class RocksBackend:
         self._db = db
         self._skip = skip
 
+    def reads(self, db: Any) -> bool:
+        """Whether this reads ``db`` (and not an earlier, closed DB of the same partition)."""
+        return self._db is db
+
     def get(self, key: bytes) -> bytes | None:
         value: bytes | None = self._db.get(key)
         return value

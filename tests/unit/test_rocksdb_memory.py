@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from faust.types import TP
+
 from streamer.faust_boundary import RestoringTable, TableState
 from streamer.pipeline import STATE_TABLE, create_app
 from streamer.settings import load_settings
@@ -45,3 +47,21 @@ def test_the_worker_table_partitions_share_the_settings_budget(tmp_path: Path) -
         state.write(partition, [(b"series-%d" % partition, VALUE)], changelog_offset=7)
     assert memory.manager.get_usage() > 0, "the table's partition DBs do not use the shared budget"
     assert state.backend(2).get(b"series-2") == VALUE
+
+
+def test_a_partition_revoked_and_assigned_again_reopens_while_a_backend_of_it_was_cached(
+    tmp_path: Path,
+) -> None:
+    """Faust leaves closing a revoked partition's DB to the garbage collector; a reference still alive
+    (here the bulk writer's cached backend) kept its lock, and the reopen when the partition came back
+    failed with 'lock hold by current process', which crashed the worker in a chaos run."""
+    app = create_app(load_settings({"data_dir": tmp_path}))
+    table = app.tables[STATE_TABLE]
+    state = TableState(table)
+    state.write(0, [(b"series-0", VALUE)], changelog_offset=3)
+    stale = state.backend(0)
+    changelog = TP(table.changelog_topic.get_topic_name(), 0)
+    table.data.revoke_partitions(table, {changelog})
+    assert state.backend(0).get(b"series-0") == VALUE  # reopened, not refused
+    assert table.data.persisted_offset(changelog) == 3
+    assert stale is not state.backend(0)
