@@ -66,6 +66,7 @@ __all__ = [
     "committed_offset",
     "recovery_state",
     "seek",
+    "transaction_failure",
 ]
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ AIOKAFKA_CONSUMER_ATTRS = (
 )
 AIOKAFKA_FETCHER_ATTRS = ("_max_partition_fetch_bytes",)
 AIOKAFKA_COORDINATOR_ATTRS = ("_send_req", "generation", "member_id", "group_id")
+AIOKAFKA_PRODUCER_ATTRS = ("_txn_manager",)
 
 
 class FaustVersionError(StreamerError):
@@ -646,3 +648,19 @@ class StreamerApp(faust.App):
     def _new_transport(self) -> Any:
         return _Transport(self.conf.broker_consumer, self)
 
+
+# -- aiokafka's transactions ---------------------------------------------------------------------------
+
+
+def transaction_failure(producer: Any) -> BaseException | None:
+    """Why ``producer``'s open transaction failed, or None if it has not.
+
+    When the producer's background sender fails (a fence it learns of while adding a partition to the
+    transaction, say), aiokafka moves the transaction to an error state and the next send raises only
+    ``IllegalOperation("Can't send messages while not in transaction")``; the cause is kept on the
+    transaction's end future, read here."""
+    waiter = producer._txn_manager.wait_for_transaction_end()  # noqa: SLF001
+    if waiter is None or not waiter.done() or waiter.cancelled():
+        return None
+    failure: BaseException | None = waiter.exception()
+    return failure

@@ -11,9 +11,11 @@ has open duplicate and fencing bugs.
 A worker whose producer was fenced has lost that partition: it must not retry (a new producer with the same
 id would fence the other worker in turn). The partition stays fenced here until a rebalance hands it back
 (:meth:`PartitionTransactions.claim`). Two workers can both hold a partition only while one of them acts on an
-older assignment, which its next heartbeat (every 3 s) corrects; a partition still fenced and assigned after
-``STUCK_AFTER_S`` means that did not happen, and the worker stops so that the group reassigns it
-(:meth:`PartitionTransactions.fenced_since`).
+older assignment, which its next heartbeat (every 3 s) corrects. When the group coordinator's broker is
+down that correction waits for a new coordinator, so the pipeline allows a session timeout: a partition still
+fenced and assigned after it means the correction did not come, and the worker stops so that the group
+reassigns it (:meth:`PartitionTransactions.fenced_since`). 15 s was too short on a slow machine with a
+broker node killed just after a fence: both workers of a chaos run stopped themselves.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError, ProducerFenced
+from aiokafka.errors import IllegalOperation, KafkaError, ProducerFenced
 
+from streamer.faust_boundary import transaction_failure
 from streamer.sender import Outgoing, RecordBatcher, last_offsets, producer_options, send_batches
 
 __all__ = ["PartitionTransactions"]
@@ -36,7 +39,6 @@ log = logging.getLogger(__name__)
 
 _RETRY_PAUSE_S = 1.0
 _STOP_TIMEOUT_S = 10.0
-STUCK_AFTER_S = 15.0
 
 
 class PartitionTransactions:
@@ -103,6 +105,15 @@ class PartitionTransactions:
             except KafkaError as exc:
                 await self._failed(partition, producer, exc)
                 continue
+            except IllegalOperation as exc:  # the transaction failed underneath; its cause says how
+                cause = None if producer is None else transaction_failure(producer)
+                if isinstance(cause, ProducerFenced):
+                    await self._lost(partition)
+                    raise cause from exc
+                if producer is None or cause is None:
+                    raise
+                await self._failed(partition, producer, cause, abort=False)  # (a new producer aborts it)
+                continue
             self.failing_since = None
             return last_offsets(batches, results)
 
@@ -119,7 +130,9 @@ class PartitionTransactions:
             with contextlib.suppress(KafkaError, TimeoutError):
                 await asyncio.wait_for(producer.stop(), _STOP_TIMEOUT_S)
 
-    async def _failed(self, partition: int, producer: AIOKafkaProducer | None, exc: BaseException) -> None:
+    async def _failed(
+        self, partition: int, producer: AIOKafkaProducer | None, exc: BaseException, *, abort: bool = True
+    ) -> None:
         self.retries += 1
         if self.failing_since is None:
             self.failing_since = time.monotonic()
@@ -127,8 +140,9 @@ class PartitionTransactions:
             "transaction of partition %d failed (%r); trying again in %.0f s", partition, exc, _RETRY_PAUSE_S
         )
         if producer is not None:
-            with contextlib.suppress(KafkaError):
-                await producer.abort_transaction()
+            if abort:
+                with contextlib.suppress(KafkaError):
+                    await producer.abort_transaction()
             # A producer whose transaction state is broken cannot begin another one: start afresh.
             self._producers.pop(partition, None)
             with contextlib.suppress(KafkaError):

@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
-from aiokafka.errors import KafkaConnectionError, ProducerFenced
+from aiokafka.errors import IllegalOperation, KafkaConnectionError, ProducerFenced
+from aiokafka.producer.transaction_manager import TransactionManager
 
 from streamer import transactions as transactions_module
 from streamer.delivery import BatchDelivery, ExactlyOnceDelivery
@@ -194,15 +195,23 @@ async def test_at_least_once_persists_only_after_every_output_is_acknowledged(ba
 
 
 class FakeProducer:
-    """A transactional producer whose transactions are fenced while ``FakeProducer.fencing`` is set."""
+    """A transactional producer whose transactions are fenced while ``FakeProducer.fencing`` is set.
+
+    With ``FakeProducer.failing_underneath`` set, its background sender fails with that error while the
+    offsets are added to the transaction: aiokafka's own transaction state records it, and the call raises
+    only ``IllegalOperation``, as aiokafka's does."""
 
     fencing = False
+    failing_underneath: Exception | None = None
     started: list[FakeProducer] = []
 
     def __init__(self, **options: object) -> None:
         self.transactional_id = options["transactional_id"]
         self.stopped = False
         self.committed = 0
+        self.aborted = 0
+        self._txn_manager = TransactionManager(self.transactional_id, 60_000)
+        self._txn_manager.set_pid_and_epoch(1, 0)
 
     async def start(self) -> None:
         FakeProducer.started.append(self)
@@ -213,8 +222,21 @@ class FakeProducer:
     async def begin_transaction(self) -> None:
         if FakeProducer.fencing:
             raise ProducerFenced()
+        self._txn_manager.begin_transaction()
+
+    async def send_offsets_to_transaction(self, offsets: object, group_id: str) -> None:
+        failure = FakeProducer.failing_underneath
+        if failure is not None:
+            FakeProducer.failing_underneath = None
+            self._txn_manager.fatal_error(failure)
+            raise IllegalOperation("Not in the middle of a transaction")
+
+    async def abort_transaction(self) -> None:
+        self.aborted += 1
 
     async def commit_transaction(self) -> None:
+        self._txn_manager.committing_transaction()
+        self._txn_manager.complete_transaction()
         self.committed += 1
 
 
@@ -248,3 +270,32 @@ async def test_a_fenced_worker_does_not_fence_the_new_owner_back_until_it_is_giv
     assert transactions.fenced == set() and len(FakeProducer.started) == 2
     assert await transactions.commit(3, [], {}) == {}
     assert FakeProducer.started[1].committed == 1 and FakeProducer.started[1].transactional_id == "app-tx-3"
+
+
+async def test_a_fence_the_sender_learns_of_first_loses_the_partition_instead_of_stopping_the_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """aiokafka reports it as IllegalOperation (not a KafkaError), which stopped a worker in a chaos run."""
+    monkeypatch.setattr(transactions_module, "AIOKafkaProducer", FakeProducer)
+    FakeProducer.started = []
+    options = {"bootstrap_servers": "kafka:9092"}
+    transactions = PartitionTransactions(options, id_prefix="app-tx", group_id="g")
+    FakeProducer.failing_underneath = ProducerFenced()
+    with pytest.raises(ProducerFenced):
+        await transactions.commit(2, [], {("raw", 2): 10})
+    assert transactions.fenced == {2} and len(FakeProducer.started) == 1 and FakeProducer.started[0].stopped
+
+
+async def test_another_failure_underneath_a_transaction_is_retried_with_a_new_producer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(transactions_module, "_RETRY_PAUSE_S", 0.0)
+    monkeypatch.setattr(transactions_module, "AIOKafkaProducer", FakeProducer)
+    FakeProducer.started = []
+    options = {"bootstrap_servers": "kafka:9092"}
+    transactions = PartitionTransactions(options, id_prefix="app-tx", group_id="g")
+    FakeProducer.failing_underneath = KafkaConnectionError()
+    assert await transactions.commit(2, [], {("raw", 2): 10}) == {}
+    first, second = FakeProducer.started
+    assert first.stopped and first.committed == 0 and first.aborted == 0  # its transaction is dead: dropped
+    assert second.committed == 1 and transactions.retries == 1 and transactions.fenced == set()

@@ -10,9 +10,10 @@ from typing import Any
 
 import faust
 import pytest
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.consumer.fetcher import Fetcher
 from aiokafka.consumer.group_coordinator import GroupCoordinator
+from aiokafka.errors import ProducerFenced
 from faust.types import TP
 
 from streamer import faust_boundary
@@ -20,12 +21,14 @@ from streamer.faust_boundary import (
     AIOKAFKA_CONSUMER_ATTRS,
     AIOKAFKA_COORDINATOR_ATTRS,
     AIOKAFKA_FETCHER_ATTRS,
+    AIOKAFKA_PRODUCER_ATTRS,
     MAX_PARTITION_FETCH_BYTES,
     MIN_PARTITION_FETCH_BYTES,
     FaustVersionError,
     RawBatches,
     check_faust,
     partition_fetch_bytes,
+    transaction_failure,
 )
 from streamer.pipeline import create_app
 from streamer.settings import load_settings
@@ -56,6 +59,19 @@ async def test_aiokafka_has_the_consumer_attributes_the_boundary_sets_and_reads(
     assert consumer._group_instance_id == "i"  # noqa: SLF001
     for name in AIOKAFKA_COORDINATOR_ATTRS:
         assert name in dir(GroupCoordinator) or name in GroupCoordinator.__init__.__code__.co_names, name
+
+
+async def test_aiokafka_keeps_a_failed_transactions_cause_where_the_boundary_reads_it() -> None:
+    producer = AIOKafkaProducer(transactional_id="app-tx-0", bootstrap_servers="127.0.0.1:1")
+    for name in AIOKAFKA_PRODUCER_ATTRS:
+        assert hasattr(producer, name), name
+    assert transaction_failure(producer) is None  # no transaction yet
+    manager = producer._txn_manager  # noqa: SLF001
+    manager.set_pid_and_epoch(1, 0)
+    manager.begin_transaction()
+    assert transaction_failure(producer) is None
+    manager.fatal_error(ProducerFenced())  # what aiokafka's sender does when its task fails
+    assert isinstance(transaction_failure(producer), ProducerFenced)
 
 
 def test_aiokafka_builds_its_fetch_requests_from_the_per_partition_size_the_boundary_sets() -> None:
