@@ -42,7 +42,7 @@ from streamer.settings import Settings
 from streamer.state.rocksdb import RocksMemory
 from streamer.state.store import Change, StateStore
 from streamer.topics import Kind
-from streamer.transactions import STUCK_AFTER_S, PartitionTransactions
+from streamer.transactions import PartitionTransactions
 from streamer.web.probes import add_probe_routes, probe_app
 from streamer.windows.tracker import count_open_windows
 
@@ -268,6 +268,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             metrics.observe_outputs(outputs, time.time())
 
     retries_seen = 0
+    stuck_after_s = settings.session_timeout_ms / 1000  # fenced, yet not reassigned by the group by then
     raw_topics = frozenset(topics.raw(kind) for kind in Kind)
 
     @app.timer(interval=1.0)
@@ -275,12 +276,12 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         """Lag, stalls, sends, recovery: what /metrics, /healthz and /readyz report."""
         nonlocal retries_seen
         held = {partition for _, partition in assigned_partitions(app, raw_topics)}
-        stuck = transactions.fenced_since(STUCK_AFTER_S) & held
+        stuck = transactions.fenced_since(stuck_after_s) & held
         if stuck and not app.should_stop:  # taken over, yet still ours: let the group reassign them
             stop_worker_on_failure(
                 PartitionsLost(
                     f"partitions {sorted(stuck)} were taken over by another worker but are still assigned "
-                    f"here after {STUCK_AFTER_S:.0f} s"
+                    f"here after {stuck_after_s:.0f} s (the session timeout)"
                 )
             )
         lag: dict[tuple[str, int], int] = {}
