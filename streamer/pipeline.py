@@ -359,6 +359,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         gap_guard.reset()
         metrics.rebalances.inc()
         assigned = assigned_partitions(app, raw_topics)
+        log.info("assigned raw partitions: %s", ", ".join(f"{t}[{p}]" for t, p in assigned) or "none")
         health.assigned(assigned)
         owned = {partition for _, partition in assigned}
         if exactly_once:

@@ -53,18 +53,27 @@ class PartitionTransactions:
         self.retries = 0  # transactions aborted and tried again
         self.failing_since: float | None = None
         self._fenced_at: dict[int, float] = {}  # partition -> when another worker's producer fenced ours
+        self._owned: set[int] = set()  # the partitions of the latest assignment (:meth:`claim`)
+        self._starting: dict[int, asyncio.Lock] = {}
 
     async def _producer(self, partition: int) -> AIOKafkaProducer:
-        producer = self._producers.get(partition)
-        if producer is None:
-            producer = AIOKafkaProducer(
-                **producer_options(self._options), transactional_id=f"{self._prefix}-{partition}"
-            )
-            await (
-                producer.start()
-            )  # init_transactions: fences the previous owner, aborts its open transaction
-            self._producers[partition] = producer
-        return producer
+        """The partition's producer, started once: two starts of one transactional id in this process would
+        fence each other (a batch's commit ran into :meth:`claim` starting the same partition's producer,
+        and the worker took its own partition for lost)."""
+        async with self._starting.setdefault(partition, asyncio.Lock()):
+            producer = self._producers.get(partition)
+            if producer is None:
+                producer = AIOKafkaProducer(
+                    **producer_options(self._options), transactional_id=f"{self._prefix}-{partition}"
+                )
+                try:
+                    await producer.start()  # init_transactions: fences the previous owner, aborts its txn
+                except BaseException:
+                    with contextlib.suppress(KafkaError):
+                        await producer.stop()
+                    raise
+                self._producers[partition] = producer
+            return producer
 
     @property
     def fenced(self) -> set[int]:
@@ -82,8 +91,8 @@ class PartitionTransactions:
         """Write ``records`` and commit ``offsets`` (next offset per raw topic-partition) in one transaction;
         retried until it commits. Returns the last offset written per (topic, partition)."""
         while True:
-            if partition in self.fenced:
-                raise ProducerFenced()
+            if partition in self.fenced or partition not in self._owned:
+                raise ProducerFenced()  # not ours now: a producer started here would fence the owner's
             producer = None
             try:
                 producer = await self._producer(partition)
@@ -153,8 +162,9 @@ class PartitionTransactions:
     async def claim(self, partitions: set[int]) -> None:
         """Take over ``partitions`` now: a producer's start fences the previous owner's and aborts its open
         transaction, whose outputs would otherwise hold read_committed readers back until it timed out."""
-        await self.release(partitions)
+        self._owned = set(partitions)
         self._fenced_at.clear()  # a new assignment: what it gives us is ours
+        await self.release(partitions)
         for partition in sorted(partitions):
             try:
                 await self._producer(partition)

@@ -6,6 +6,7 @@ took it over) is left to its new owner without stopping the others, and its unco
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -215,6 +216,7 @@ class FakeProducer:
 
     async def start(self) -> None:
         FakeProducer.started.append(self)
+        await asyncio.sleep(0.01)  # init_transactions: a round trip to the transaction coordinator
 
     async def stop(self) -> None:
         self.stopped = True
@@ -280,6 +282,7 @@ async def test_a_fence_the_sender_learns_of_first_loses_the_partition_instead_of
     FakeProducer.started = []
     options = {"bootstrap_servers": "kafka:9092"}
     transactions = PartitionTransactions(options, id_prefix="app-tx", group_id="g")
+    await transactions.claim({2})
     FakeProducer.failing_underneath = ProducerFenced()
     with pytest.raises(ProducerFenced):
         await transactions.commit(2, [], {("raw", 2): 10})
@@ -294,8 +297,41 @@ async def test_another_failure_underneath_a_transaction_is_retried_with_a_new_pr
     FakeProducer.started = []
     options = {"bootstrap_servers": "kafka:9092"}
     transactions = PartitionTransactions(options, id_prefix="app-tx", group_id="g")
+    await transactions.claim({2})
     FakeProducer.failing_underneath = KafkaConnectionError()
     assert await transactions.commit(2, [], {("raw", 2): 10}) == {}
     first, second = FakeProducer.started
     assert first.stopped and first.committed == 0 and first.aborted == 0  # its transaction is dead: dropped
     assert second.committed == 1 and transactions.retries == 1 and transactions.fenced == set()
+
+
+async def test_a_batch_committed_while_the_assignment_is_claimed_starts_no_second_producer_of_its_partition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two producers of one transactional id fence each other: the worker took its own partition for lost
+    and, the group being stable, stopped itself after a session timeout (a chaos run, at startup)."""
+    monkeypatch.setattr(transactions_module, "AIOKafkaProducer", FakeProducer)
+    FakeProducer.started = []
+    transactions = PartitionTransactions({"bootstrap_servers": "kafka:9092"}, "app-tx", "g")
+    claiming = asyncio.create_task(transactions.claim({0, 2}))
+    await asyncio.sleep(0)  # the claim is starting partition 0's producer; a batch of partition 2 arrives
+    assert await transactions.commit(2, [], {("raw", 2): 5}) == {}
+    await claiming
+    assert sorted(p.transactional_id for p in FakeProducer.started) == ["app-tx-0", "app-tx-2"]
+    assert transactions.fenced == set()
+
+
+async def test_a_partition_no_longer_assigned_is_not_committed_by_a_new_producer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch in flight across a rebalance that took its partition away must not start a producer for it:
+    that would fence the new owner's."""
+    monkeypatch.setattr(transactions_module, "AIOKafkaProducer", FakeProducer)
+    FakeProducer.started = []
+    transactions = PartitionTransactions({"bootstrap_servers": "kafka:9092"}, "app-tx", "g")
+    await transactions.claim({1, 3})
+    await transactions.claim({1})
+    with pytest.raises(ProducerFenced):
+        await transactions.commit(3, [], {("raw", 3): 9})
+    assert [p.transactional_id for p in FakeProducer.started] == ["app-tx-1", "app-tx-3"]
+    assert FakeProducer.started[1].stopped and transactions.fenced == set()
