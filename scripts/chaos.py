@@ -64,6 +64,13 @@ def _print(report: ChaosReport) -> None:
             f"{s.step.at:.0%}", f"{s.step.action} {s.step.target}", f"{s.at_s:.1f}", took, first, every
         )
     console.print(steps)
+    if report.self_exits:
+        exits = Table(title="workers that stopped by themselves (restarted)")
+        for col in ("worker", "t (s)", "exit code", "last CRITICAL line"):
+            exits.add_column(col)
+        for e in report.self_exits:
+            exits.add_row(str(e.worker), f"{e.at_s:.1f}", str(e.exit_code), e.reason[-160:])
+        console.print(exits)
     lag = Table(title="committed-offset lag per raw partition (records published, not yet committed)")
     lag.add_column("t (s)")
     tps = sorted({tp for sample in report.samples for tp in sample.lag()})

@@ -10,6 +10,10 @@ and triggers each step when the share of inputs already published reaches the st
 
 While it runs it samples, every ``sample_s``, the group's committed offsets next to the highest input
 offset already published for each raw partition: their difference is the work a crash would redo.
+
+A worker may also stop by itself (exit 1 when it finds its partitions taken over and not reassigned, or a
+pipeline failure). The run restarts it, as Kubernetes or ``restart: unless-stopped`` would, and reports each
+such exit (:class:`SelfExit`), so that a run cannot stall with every worker gone and a caller can judge them.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from streamer.feeds.simulate import generate, market_series
 from streamer.settings import load_settings
 from streamer.topics import Kind, TopicNames
 
-__all__ = ["ChaosConfig", "ChaosReport", "Step", "random_steps", "run_chaos"]
+__all__ = ["ChaosConfig", "ChaosReport", "SelfExit", "Step", "random_steps", "run_chaos"]
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +132,22 @@ class StepOutcome:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class SelfExit:
+    worker: int
+    at_s: float  # seconds since the workers started
+    exit_code: int
+    reason: str  # the last CRITICAL line of the worker's log, if any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "worker": self.worker,
+            "at_s": round(self.at_s, 2),
+            "exit_code": self.exit_code,
+            "reason": self.reason,
+        }
+
+
 @dataclass(slots=True)
 class CommitSample:
     t_s: float
@@ -148,6 +168,7 @@ class ChaosReport:
     audit: Audit
     steps: list[StepOutcome] = field(default_factory=list)
     samples: list[CommitSample] = field(default_factory=list)
+    self_exits: list[SelfExit] = field(default_factory=list)
     elapsed_s: float = 0.0
     workdir: str = ""
 
@@ -183,6 +204,7 @@ class ChaosReport:
             "elapsed_s": round(self.elapsed_s, 1),
             "audit": self.audit.as_dict(),
             "steps": [s.as_dict() for s in self.steps],
+            "self_exits": [e.as_dict() for e in self.self_exits],
             "commit_lag": [
                 {"t_s": round(s.t_s, 1), "lag": {f"{t}[{p}]": n for (t, p), n in s.lag().items()}}
                 for s in self.samples
@@ -321,7 +343,7 @@ async def _run(config: ChaosConfig, bootstrap: str, brokers: _Brokers | None, ro
         await _drive(config, tail, workers, brokers, admin, app_id, set(topics.raw(k) for k in Kind), report)
         if feeder is not None:
             await feeder
-        await _wait_all_published(tail, len(messages), started + config.timeout_s, workers)
+        await _wait_all_published(tail, len(messages), started + config.timeout_s, workers, report, started)
         await asyncio.sleep(config.settle_s)
         await tail.caught_up()
         report.elapsed_s = time.monotonic() - started
@@ -361,14 +383,38 @@ def _time_restarts(report: ChaosReport, tail: OutputTail, origins: Sequence[Orig
 
 
 async def _wait_all_published(
-    tail: OutputTail, total: int, deadline: float, workers: Sequence[WorkerProcess]
+    tail: OutputTail,
+    total: int,
+    deadline: float,
+    workers: Sequence[WorkerProcess],
+    report: ChaosReport,
+    started: float,
 ) -> None:
     while len(tail.primary_seen) < total:
         if time.monotonic() > deadline:
             raise BrokerError(f"only {len(tail.primary_seen)} of {total} inputs published before the timeout")
-        if not any(w.alive for w in workers):
-            raise BrokerError("every worker exited")
+        _restart_exited(workers, report, started)
         await asyncio.sleep(0.2)
+
+
+def _restart_exited(workers: Sequence[WorkerProcess], report: ChaosReport, started: float) -> None:
+    """Start again every worker that stopped by itself, and record why it stopped."""
+    for index, worker in enumerate(workers):
+        code = worker.exit_code
+        if code is None:
+            continue
+        exit = SelfExit(index, time.monotonic() - started, code, _last_critical(worker.log_path))
+        log.warning("chaos: worker %d exited by itself (%d: %s); restarting it", index, code, exit.reason)
+        report.self_exits.append(exit)
+        worker.start()
+
+
+def _last_critical(log_path: Path) -> str:
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return next((line.strip() for line in reversed(lines) if "[CRITICAL]" in line), "")
 
 
 async def _drive(
@@ -397,6 +443,7 @@ async def _drive(
             if committed is not None:  # None: the broker could not answer (a restart, a rebalance)
                 report.samples.append(CommitSample(now - started, committed, dict(tail.processed_max)))
             next_sample = now + config.sample_s
+        _restart_exited(workers, report, started)
         share = len(tail.primary_seen) / config.messages
         if pending and share >= pending[0].at:
             step = pending.pop(0)

@@ -74,6 +74,11 @@ class WorkerProcess:
         return self._proc is not None and self._proc.poll() is None
 
     @property
+    def exit_code(self) -> int | None:
+        """The exit code of a process that has ended, None while it runs (or before its first start)."""
+        return None if self._proc is None else self._proc.poll()
+
+    @property
     def pid(self) -> int | None:
         return None if self._proc is None else self._proc.pid
 
