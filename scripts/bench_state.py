@@ -4,10 +4,11 @@ grow with the number of series?
 Feeds a simulated market (``--nodes`` price nodes and ``--zones`` load zones, 5-minute intervals, in
 event-time order as a live feed delivers them) through :class:`streamer.processor.Processor` in batches,
 persisting every batch's changes to one RocksDB per partition as the worker does (one write batch each).
-Prints, per tenth of the run: events/s, process RSS, entries and bytes of state written per event, and the
-cache fill; at the end, how long a batch took (p50, p99, max: a batch that crosses a 5-minute boundary closes
-every series' windows, which is what the worker's latency tail is made of) and the derived outputs of the
-slowest batch.
+Prints, per tenth of the run: events/s, CPU per event (every thread: RocksDB flushes and compactions too),
+what RocksDB's compactions have written so far, process RSS, entries and bytes of state written per event,
+and the cache fill; at the end, how long a batch took (p50, p99, max: a batch that crosses a 5-minute
+boundary closes every series' windows, which is what the worker's latency tail is made of) and the derived
+outputs of the slowest batch.
 
     .venv/bin/python scripts/bench_state.py --nodes 300 --intervals 2016           # 7 days of 300 series
     .venv/bin/python scripts/bench_state.py --nodes 100000 --intervals 48 --partitions 16
@@ -22,6 +23,7 @@ import argparse
 import cProfile
 import gc
 import pstats
+import re
 import resource
 import sys
 import tempfile
@@ -46,6 +48,12 @@ from streamer.state.rocksdb import RocksBackend, RocksMemory, open_db, write_cha
 def _rss_mib() -> float:
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def _compacted_mib(db: Any) -> float:
+    """What RocksDB's compactions have written in this DB so far."""
+    found = re.search(r"Cumulative compaction: ([\d.]+) GB write", db.property_value("rocksdb.stats") or "")
+    return float(found.group(1)) * 1024 if found else 0.0
 
 
 def _partition(key: bytes, partitions: int) -> int:
@@ -105,7 +113,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     gc.callbacks.append(on_gc)
     start = time.perf_counter()
     cpu_start = time.process_time()
-    mark, written0, bytes0 = start, 0, 0
+    mark, written0, bytes0, cpu_mark = start, 0, 0, cpu_start
     for i in range(0, len(batch_in), args.batch):
         if profiler:
             profiler.enable()
@@ -121,13 +129,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         out_bytes += sum(len(o.value or b"") for o in result.outputs)
         done = i + args.batch
         if done // tenth != i // tenth or done >= len(batch_in):
-            now = time.perf_counter()
+            now, cpu_now = time.perf_counter(), time.process_time()
             n = min(done, len(batch_in)) - (len(rows) * tenth)
             cached = store.cached_counts()
             rows.append(
                 {
                     "tenth": len(rows) + 1,
                     "events_per_s": round(n / (now - mark)),
+                    # every thread of the process: RocksDB's flushes and compactions too
+                    "cpu_us_per_event": round((cpu_now - cpu_mark) / n * 1e6, 1),
+                    "compacted_mib": round(sum(map(_compacted_mib, dbs.values())), 1),
                     "rss_mib": round(_rss_mib(), 1),
                     "entries_per_event": round((store.written - written0) / n, 2),
                     "state_bytes_per_event": round((store.written_bytes - bytes0) / n),
@@ -135,7 +146,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "cached_panes": cached[1],
                 }
             )
-            mark, written0, bytes0 = now, store.written, store.written_bytes
+            mark, written0, bytes0, cpu_mark = now, store.written, store.written_bytes, cpu_now
             print(orjson.dumps(rows[-1]).decode(), file=sys.stderr)
     events = len(batch_in)
     elapsed = time.perf_counter() - start
