@@ -196,7 +196,9 @@ def _other_lines(results: Mapping[str, Any]) -> list[tuple[str, str]]:
             (
                 f"no slowdown: {w.get('series', 0):,} series x {w.get('intervals'):,} intervals, 1 worker",
                 f"first tenth {_fmt(tenths[0])}/s, last tenth {_fmt(tenths[-1])}/s "
-                f"({_fmt(soak.get('last_vs_first_tenth'), 2)}x); RSS {_fmt(rss[0])} -> {_fmt(rss[-1])} MiB, "
+                f"({_fmt(soak.get('last_vs_first_tenth'), 2)}x; on a line through all ten: "
+                f"{_fmt(soak.get('fitted_last_vs_first_tenth'), 2)}x); "
+                f"RSS {_fmt(rss[0])} -> {_fmt(rss[-1])} MiB, "
                 f"peak {_fmt(soak.get('peak_rss_mib'))} MiB",
             )
         )

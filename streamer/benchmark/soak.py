@@ -21,7 +21,7 @@ from typing import Any
 from streamer.admin import create_topics
 from streamer.benchmark.loader import load_backlog
 from streamer.benchmark.processes import status_kib
-from streamer.benchmark.stats import segment_cpu_us, segment_rates, steady_window
+from streamer.benchmark.stats import fitted_last_vs_first, segment_cpu_us, segment_rates, steady_window
 from streamer.benchmark.variants import Variant
 from streamer.benchmark.watch import MemorySample, OutputWatcher
 from streamer.benchmark.workload import Workload
@@ -79,6 +79,7 @@ async def run_soak(
     tenths = segment_rates(watcher.samples, loaded, 10)
     rss = rss_by_tenth(watcher.memory, loaded)
     first, last = tenths[0], tenths[-1]
+    fitted = fitted_last_vs_first(tenths)
     known_rss = [r for r in rss if r is not None]
     return {
         "workload": {**workload.describe(), "intervals": intervals, "messages": loaded},
@@ -88,6 +89,7 @@ async def run_soak(
         "cpu_us_per_event": None if window.cpu_us_per_event is None else round(window.cpu_us_per_event, 1),
         "tenths_events_per_s": [None if r is None else round(r) for r in tenths],
         "last_vs_first_tenth": round(last / first, 3) if first and last else None,
+        "fitted_last_vs_first_tenth": None if fitted is None else round(fitted, 3),
         "tenths_cpu_us_per_event": [round(c, 1) for c in segment_cpu_us(watcher.samples, loaded, 10)],
         "rss_mib_by_tenth": rss,
         "rss_growth_mib": round(known_rss[-1] - known_rss[0], 1) if known_rss else None,

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from streamer.benchmark.stats import (
     Sample,
+    fitted_last_vs_first,
     percentile,
     segment_cpu_us,
     segment_rates,
@@ -127,3 +128,14 @@ def test_percentiles_are_ordered_and_within_the_values(values: list[float]) -> N
     ordered = sorted(values)
     p50, p90, p99 = (percentile(ordered, q) for q in (50, 90, 99))
     assert ordered[0] <= p50 <= p90 <= p99 <= ordered[-1] or math.isclose(p99, ordered[-1])
+
+
+def test_the_fitted_ratio_reads_a_trend_through_noise_and_not_two_samples() -> None:
+    flat_but_noisy = [2851, 3216, 2721, 2569, 2555, 2834, 2506, 2752, 2883, 2534]  # a soak run's tenths
+    assert flat_but_noisy[-1] / flat_but_noisy[0] < 0.9
+    fitted = fitted_last_vs_first(flat_but_noisy)
+    assert fitted is not None and 0.9 < fitted < 1.0
+    falling = [1266 - 98 * k for k in range(10)]  # a worker that slows down with time: 1266 -> 384/s
+    assert fitted_last_vs_first(falling) == pytest.approx(384 / 1266)
+    assert fitted_last_vs_first([None, 100.0, None, 100.0]) == pytest.approx(1.0)
+    assert fitted_last_vs_first([100.0]) is None
