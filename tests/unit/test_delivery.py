@@ -242,13 +242,19 @@ class FakeProducer:
         self.committed += 1
 
 
-async def test_a_fenced_worker_does_not_fence_the_new_owner_back_until_it_is_given_the_partition(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def transactions(monkeypatch: pytest.MonkeyPatch) -> PartitionTransactions:
+    """Partition transactions over :class:`FakeProducer` (its class-level switches reset)."""
     monkeypatch.setattr(transactions_module, "AIOKafkaProducer", FakeProducer)
     FakeProducer.started = []
-    options = {"bootstrap_servers": "kafka:9092"}
-    transactions = PartitionTransactions(options, id_prefix="app-tx", group_id="app")
+    FakeProducer.fencing = False
+    FakeProducer.failing_underneath = None
+    return PartitionTransactions({"bootstrap_servers": "kafka:9092"}, id_prefix="app-tx", group_id="app")
+
+
+async def test_a_fenced_worker_does_not_fence_the_new_owner_back_until_it_is_given_the_partition(
+    monkeypatch: pytest.MonkeyPatch, transactions: PartitionTransactions
+) -> None:
     await transactions.claim({3})
     first = FakeProducer.started[0]
 
@@ -275,13 +281,9 @@ async def test_a_fenced_worker_does_not_fence_the_new_owner_back_until_it_is_giv
 
 
 async def test_a_fence_the_sender_learns_of_first_loses_the_partition_instead_of_stopping_the_worker(
-    monkeypatch: pytest.MonkeyPatch,
+    transactions: PartitionTransactions,
 ) -> None:
     """aiokafka reports it as IllegalOperation (not a KafkaError), which stopped a worker in a chaos run."""
-    monkeypatch.setattr(transactions_module, "AIOKafkaProducer", FakeProducer)
-    FakeProducer.started = []
-    options = {"bootstrap_servers": "kafka:9092"}
-    transactions = PartitionTransactions(options, id_prefix="app-tx", group_id="g")
     await transactions.claim({2})
     FakeProducer.failing_underneath = ProducerFenced()
     with pytest.raises(ProducerFenced):
@@ -290,13 +292,9 @@ async def test_a_fence_the_sender_learns_of_first_loses_the_partition_instead_of
 
 
 async def test_another_failure_underneath_a_transaction_is_retried_with_a_new_producer(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, transactions: PartitionTransactions
 ) -> None:
     monkeypatch.setattr(transactions_module, "_RETRY_PAUSE_S", 0.0)
-    monkeypatch.setattr(transactions_module, "AIOKafkaProducer", FakeProducer)
-    FakeProducer.started = []
-    options = {"bootstrap_servers": "kafka:9092"}
-    transactions = PartitionTransactions(options, id_prefix="app-tx", group_id="g")
     await transactions.claim({2})
     FakeProducer.failing_underneath = KafkaConnectionError()
     assert await transactions.commit(2, [], {("raw", 2): 10}) == {}
@@ -306,13 +304,10 @@ async def test_another_failure_underneath_a_transaction_is_retried_with_a_new_pr
 
 
 async def test_a_batch_committed_while_the_assignment_is_claimed_starts_no_second_producer_of_its_partition(
-    monkeypatch: pytest.MonkeyPatch,
+    transactions: PartitionTransactions,
 ) -> None:
     """Two producers of one transactional id fence each other: the worker took its own partition for lost
     and, the group being stable, stopped itself after a session timeout (a chaos run, at startup)."""
-    monkeypatch.setattr(transactions_module, "AIOKafkaProducer", FakeProducer)
-    FakeProducer.started = []
-    transactions = PartitionTransactions({"bootstrap_servers": "kafka:9092"}, "app-tx", "g")
     claiming = asyncio.create_task(transactions.claim({0, 2}))
     await asyncio.sleep(0)  # the claim is starting partition 0's producer; a batch of partition 2 arrives
     assert await transactions.commit(2, [], {("raw", 2): 5}) == {}
@@ -322,13 +317,10 @@ async def test_a_batch_committed_while_the_assignment_is_claimed_starts_no_secon
 
 
 async def test_a_partition_no_longer_assigned_is_not_committed_by_a_new_producer(
-    monkeypatch: pytest.MonkeyPatch,
+    transactions: PartitionTransactions,
 ) -> None:
     """A batch in flight across a rebalance that took its partition away must not start a producer for it:
     that would fence the new owner's."""
-    monkeypatch.setattr(transactions_module, "AIOKafkaProducer", FakeProducer)
-    FakeProducer.started = []
-    transactions = PartitionTransactions({"bootstrap_servers": "kafka:9092"}, "app-tx", "g")
     await transactions.claim({1, 3})
     await transactions.claim({1})
     with pytest.raises(ProducerFenced):
