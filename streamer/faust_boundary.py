@@ -174,10 +174,6 @@ class TableState:
             backend = self._dbs[partition] = RocksBackend(db, store.offset_key)
         return backend
 
-    def reset(self) -> None:
-        """After a rebalance Faust closes and reopens partition DBs: look them up again."""
-        self._dbs.clear()
-
     def estimate_keys(self) -> int:
         """RocksDB's estimate of the entries in the open partition DBs."""
         total = 0

@@ -355,7 +355,6 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
 
     async def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         processor.forget_keys()
-        table_state.reset()
         gap_guard.reset()
         metrics.rebalances.inc()
         assigned = assigned_partitions(app, raw_topics)

@@ -116,11 +116,11 @@ class PartitionTransactions:
                 continue
             except IllegalOperation as exc:  # the transaction failed underneath; its cause says how
                 cause = None if producer is None else transaction_failure(producer)
+                if cause is None:
+                    raise
                 if isinstance(cause, ProducerFenced):
                     await self._lost(partition)
                     raise cause from exc
-                if producer is None or cause is None:
-                    raise
                 await self._failed(partition, producer, cause, abort=False)  # (a new producer aborts it)
                 continue
             self.failing_since = None

@@ -71,7 +71,7 @@ class WorkerProcess:
 
     @property
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._proc is not None and self.exit_code is None
 
     @property
     def exit_code(self) -> int | None:
