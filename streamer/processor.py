@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -348,6 +348,14 @@ class Processor:
                 part.persisted()
         self._touched.clear()
         self.store.evict()
+
+    def landing(self, changes: Mapping[int, list[Change]]) -> None:
+        """``changes`` (from :meth:`take_changes`) are being written while the next batch is processed: the
+        next batches read them until :meth:`landed` (see :mod:`streamer.state.store`)."""
+        self.store.landing(changes)
+
+    def landed(self) -> None:
+        self.store.landed()
 
     def forget_keys(self) -> None:
         """After a rebalance: drop in-memory state before the next batch and reload it from the store."""

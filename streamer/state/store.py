@@ -13,6 +13,11 @@ that keeps every prefix of them consistent (a crash can persist a prefix of the 
 After the caller persisted a batch, :meth:`StateStore.evict` trims the cache to its capacity, oldest first;
 the evicted series are told so (their detectors drop the state from memory). Memory is therefore bounded by
 the capacities, not by the number of series or by time. No I/O happens here beyond the backend calls.
+
+A caller that goes on processing while a batch's changes are still being written (the worker does, see
+:mod:`streamer.delivery`) hands them to :meth:`StateStore.landing` first: until :meth:`StateStore.landed`,
+reads see them over the backend, so an entry evicted meanwhile, or never cached (a revision entry), is not
+read back stale.
 """
 
 from __future__ import annotations
@@ -78,6 +83,23 @@ class SeriesLike(Protocol):
 
 
 @dataclass(slots=True)
+class _Landing:
+    """One partition's changes that are being written: every entry by key, and the pane entries by series."""
+
+    entries: dict[bytes, bytes | None]
+    panes: dict[bytes, list[Change]]  # series pane prefix -> its pane entries
+
+    @classmethod
+    def of(cls, changes: Iterable[Change]) -> _Landing:
+        entries = dict(changes)
+        panes: dict[bytes, list[Change]] = {}
+        for key, value in entries.items():
+            if key[:1] == b"p":
+                panes.setdefault(key[:-8], []).append((key, value))  # a pane key ends in its 8-byte start
+        return cls(entries, panes)
+
+
+@dataclass(slots=True)
 class _Dirty:
     raw: dict[bytes, bytes | None] = field(default_factory=dict)
     panes: dict[tuple[Kind, str, int], Pane | None] = field(default_factory=dict)
@@ -114,8 +136,7 @@ class _PaneView:
 
     def pane_keys(self) -> Iterable[tuple[int, str]]:
         prefix = pane_prefix(self._kind)
-        backend = self._store.backend(self._partition)
-        return [parse_pane_key(key) for key, _ in backend.scan(prefix, prefix + b"\xff")]
+        return [parse_pane_key(key) for key, _ in self._store.scan(self._partition, prefix, prefix + b"\xff")]
 
 
 class StateStore:
@@ -137,6 +158,7 @@ class StateStore:
         self._pane_groups: dict[tuple[int, Kind, str], PaneGroup] = {}
         self._pane_count = 0
         self._dirty: dict[int, _Dirty] = {}
+        self._landing: dict[int, _Landing] = {}
         self.reads = 0  # backend reads (cache misses)
         self.written = 0  # entries handed over by take_changes
         self.written_bytes = 0
@@ -155,6 +177,9 @@ class StateStore:
         dirty = self._dirty.get(partition)
         if dirty is not None and key in dirty.raw:
             return dirty.raw[key]
+        landing = self._landing.get(partition)
+        if landing is not None and key in landing.entries:
+            return landing.entries[key]
         self.reads += 1
         return self._backend_for(partition).get(key)
 
@@ -163,8 +188,17 @@ class StateStore:
         self._dirty_of(partition).raw[key] = value
 
     def scan(self, partition: int, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
-        """Persisted entries with ``start <= key < stop`` (this batch's writes are not included)."""
-        return self._backend_for(partition).scan(start, stop)
+        """Persisted (or landing) entries with ``start <= key < stop``, not this batch's writes."""
+        persisted = self._backend_for(partition).scan(start, stop)
+        landing = self._landing.get(partition)
+        if landing is None:
+            return persisted
+        overlay = {key: value for key, value in landing.entries.items() if start <= key < stop}
+        if not overlay:
+            return persisted
+        merged: dict[bytes, bytes | None] = dict(persisted)
+        merged.update(overlay)
+        return iter([(key, value) for key in sorted(merged) if (value := merged[key]) is not None])
 
     # -- series summaries ---------------------------------------------------------------------------
     def cached_series(self, partition: int, kind: Kind, key: str) -> SeriesLike | None:
@@ -207,6 +241,13 @@ class StateStore:
             (pane_start(entry_key), Pane.from_list(orjson.loads(value)))
             for entry_key, value in self._backend_for(partition).scan(prefix, prefix + b"\xff")
         )
+        landing = self._landing.get(partition)
+        if landing is not None:  # written by a batch whose changes the backend does not hold yet
+            for entry_key, value in landing.panes.get(prefix, ()):
+                if value is None:
+                    group.pop(pane_start(entry_key), None)
+                else:
+                    group[pane_start(entry_key)] = Pane.from_list(orjson.loads(value))
         dirty = self._dirty.get(partition)
         if dirty is not None:  # deletions of this batch that the backend does not know yet
             for start_ms in dirty.deleted_panes.get((kind, key), ()):
@@ -254,6 +295,17 @@ class StateStore:
         self.written += len(changes)
         self.written_bytes += sum(len(k) + len(v or b"") for k, v in changes)
         return changes
+
+    def landing(self, changes: Mapping[int, Iterable[Change]]) -> None:
+        """``changes`` (taken by :meth:`take_changes`) are being written: serve reads from them until
+        :meth:`landed`. One batch's at a time."""
+        if self._landing:
+            raise RuntimeError("the changes of an earlier batch are still landing")
+        self._landing = {partition: _Landing.of(entries) for partition, entries in changes.items()}
+
+    def landed(self) -> None:
+        """The changes given to :meth:`landing` are in the backends now."""
+        self._landing = {}
 
     def evict(self) -> int:
         """Trim the caches to their capacities: least recently used series, first loaded panes. Only
