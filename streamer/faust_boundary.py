@@ -36,7 +36,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import faust
@@ -355,14 +355,21 @@ class RawBatches:
     once, up to ``max_records``: under a steady feed each fetch holds a few milliseconds of records, and
     taking them one at a time kept a standing queue of fetches that the agent never caught up with (at half
     load records waited 35-45 ms in it before any work, and every slower batch added to that for good).
-    :meth:`quiesce` drops what is queued and waits for the batch in flight: a rebalance must not commit, or
-    move a partition, while its records are being delivered, and records queued before it are fetched again
-    from the committed offsets after it.
+    :meth:`quiesce` drops what is queued and waits for the batch in flight, and for the state of delivered
+    batches to be persisted (``settle``): a rebalance must not commit, or move a partition, while its records
+    are being delivered or its state written, and records queued before it are fetched again from the
+    committed offsets after it.
     """
 
-    def __init__(self, maxsize: int = 2, max_records: int | None = None) -> None:
+    def __init__(
+        self,
+        maxsize: int = 2,
+        max_records: int | None = None,
+        settle: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._maxsize = maxsize
         self._max_records = max_records
+        self._settle = settle
         self._items: deque[tuple[int, list[Any]]] = deque()
         self._changed = asyncio.Condition()
         self._generation = 0
@@ -410,6 +417,8 @@ class RawBatches:
             self._items.clear()
             self._changed.notify_all()
         await self._idle.wait()
+        if self._settle is not None:  # and for the state of the batches delivered to be persisted
+            await self._settle()
 
     def oldest_timestamps(self) -> dict[tuple[str, int], int]:
         """Per topic-partition, the Kafka timestamp (ms) of the oldest record fetched and still queued."""
@@ -610,10 +619,15 @@ class StreamerApp(faust.App):
         self.tables.add(table)
         return table
 
-    def batch_raw_topics(self, maxsize: int = 2, max_records: int | None = None) -> RawBatches:
+    def batch_raw_topics(
+        self,
+        maxsize: int = 2,
+        max_records: int | None = None,
+        settle: Callable[[], Awaitable[None]] | None = None,
+    ) -> RawBatches:
         """Deliver the guarded topics' records to the pipeline in batches of at most ``max_records`` (or one
-        fetch) each (see the module docstring)."""
-        self.raw_batches = RawBatches(maxsize, max_records)
+        fetch) each (see the module docstring); ``settle`` returns once what was delivered is persisted."""
+        self.raw_batches = RawBatches(maxsize, max_records, settle)
         return self.raw_batches
 
     def track_highwater(self, tp: Any, offset: int | None) -> None:

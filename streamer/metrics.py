@@ -100,7 +100,8 @@ class PipelineMetrics:
             ),
             batch_seconds=Histogram(
                 "streamer_batch_seconds",
-                "Time to process one batch, publish its outputs and persist its state.",
+                "Time to process one batch and publish its outputs, with the wait for its state to be "
+                "persisted (or, when batches overlap, the previous batch's).",
                 buckets=LATENCY_BUCKETS_S,
                 registry=registry,
             ),

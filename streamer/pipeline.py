@@ -169,6 +169,28 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         id_prefix=f"{settings.app_id}-tx",
         group_id=settings.app_id,
     )
+    held_back: dict[tuple[str, int], int] = {}  # next offsets not marked yet: bars still to come
+
+    def mark_processed(messages: Sequence[InMessage], closing: set[tuple[str, int]]) -> None:
+        """At least once: ``messages``' state is persisted, so their offsets may be committed (``closing``:
+        the raw partitions with bars still to come, as of their batch)."""
+        next_offsets: dict[tuple[str, int], int] = {}
+        for msg in messages:
+            tp = (msg.topic, msg.partition)
+            if msg.offset >= next_offsets.get(tp, 0):
+                next_offsets[tp] = msg.offset + 1
+        for tp, offset in next_offsets.items():
+            if tp in closing:
+                held_back[tp] = offset
+                offset -= 1  # the last record comes again after a crash: see Processor.closing_inputs
+            app.mark_processed(*tp, offset)
+        for tp in [tp for tp in held_back if tp not in closing]:
+            app.mark_processed(*tp, held_back.pop(tp))
+
+    def persist_failed(exc: BaseException) -> None:
+        if not app.should_stop:
+            stop_worker_on_failure(exc)
+
     delivery: BatchDelivery | ExactlyOnceDelivery
     if exactly_once:
         delivery = ExactlyOnceDelivery(processor, transactions, table_state)
@@ -177,7 +199,14 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             client_options,
         )
     else:
-        delivery = BatchDelivery(processor, sender, ChangelogWriter(sender, table_state))
+        delivery = BatchDelivery(
+            processor,
+            sender,
+            ChangelogWriter(sender, table_state),
+            on_durable=mark_processed,
+            max_unsettled=settings.batch_size,  # what a crash publishes again stays within one batch
+            on_failure=persist_failed,
+        )
     producing: BatchSender | PartitionTransactions = transactions if exactly_once else sender
 
     async def seek_to(tp: tuple[str, int], offset: int) -> None:
@@ -188,23 +217,6 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     @app.timer(1.0)
     async def reseek_stuck_partitions() -> None:
         await gap_guard.reseek_stuck()
-
-    held_back: dict[tuple[str, int], int] = {}  # next offsets not marked yet: bars still to come
-
-    def mark_processed(messages: Sequence[InMessage]) -> None:
-        next_offsets: dict[tuple[str, int], int] = {}
-        for msg in messages:
-            tp = (msg.topic, msg.partition)
-            if msg.offset >= next_offsets.get(tp, 0):
-                next_offsets[tp] = msg.offset + 1
-        closing = processor.closing_inputs() if held_back or processor.bars_per_batch else set()
-        for tp, offset in next_offsets.items():
-            if tp in closing:
-                held_back[tp] = offset
-                offset -= 1  # the last record comes again after a crash: see Processor.closing_inputs
-            app.mark_processed(*tp, offset)
-        for tp in [tp for tp in held_back if tp not in closing]:
-            app.mark_processed(*tp, held_back.pop(tp))
 
     newest_processed_ms: dict[tuple[str, int], int] = {}
 
@@ -221,9 +233,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         if not messages:
             return
         started = time.perf_counter()
+        # At least once, the offsets are marked once the batch's state is persisted (mark_processed); exactly
+        # once, they were committed in the batch's transactions.
         result = await delivery.deliver(messages)
-        if not exactly_once:  # (exactly once: the offsets were committed in the batch's transactions)
-            mark_processed(messages)  # only now may these offsets be committed
         metrics.batch_seconds.observe(time.perf_counter() - started)
         metrics.observe_batch(messages, result, time.time())
         for msg in messages:
@@ -234,10 +246,12 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     async def finish_closing() -> None:
         """A batch without records, for bars of closed windows still to be computed."""
         result = await delivery.deliver([])
-        mark_processed([])
         metrics.observe_outputs(result.derived, time.time())
 
-    raw_batches = app.batch_raw_topics(max_records=settings.batch_size)
+    raw_batches = app.batch_raw_topics(
+        max_records=settings.batch_size,
+        settle=delivery.settle if isinstance(delivery, BatchDelivery) else None,
+    )
 
     @app.agent(raw_topic, name="streamer.process")
     async def process(stream: Any) -> None:
@@ -248,7 +262,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
                 records = await raw_batches.get()
                 try:
                     await deliver(records)
-                    while held_back and not raw_batches.waiting():  # nothing fetched: the rest of the bars
+                    while processor.closing_inputs() and not raw_batches.waiting():  # the rest of the bars
                         await finish_closing()
                 finally:
                     raw_batches.done()

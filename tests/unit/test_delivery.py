@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -327,3 +327,136 @@ async def test_a_partition_no_longer_assigned_is_not_committed_by_a_new_producer
         await transactions.commit(3, [], {("raw", 3): 9})
     assert [p.transactional_id for p in FakeProducer.started] == ["app-tx-1", "app-tx-3"]
     assert FakeProducer.started[1].stopped and transactions.fenced == set()
+
+
+def _with_repeats(batch: list[InMessage]) -> list[InMessage]:
+    """Prices and load interleaved, with every 10th price sent again right after (a duplicate whose revision
+    entry the previous batch wrote), offsets renumbered per partition."""
+    prices = [m for m in batch if m.partition == 0]
+    load = [m for m in batch if m.partition == 1]
+    mixed: list[InMessage] = []
+    for i, (price, zone) in enumerate(zip(prices, load, strict=True)):
+        mixed += [price, zone] + ([prices[i - 1]] if i % 10 == 9 else [])
+    offsets = {0: 0, 1: 0}
+    out = []
+    for m in mixed:
+        out.append(InMessage(m.topic, m.partition, offsets[m.partition], m.key, m.value, [], m.timestamp_ms))
+        offsets[m.partition] += 1
+    return out
+
+
+class GatedWriter:
+    """Writes a batch's state only once the next batch's outputs are being sent (or on :meth:`open`), so the
+    next batch is processed while it is still landing."""
+
+    def __init__(self, disk: Disk) -> None:
+        self.disk = disk
+        self.gate = asyncio.Event()
+        self.writes = 0
+
+    async def write(self, changes: dict[int, list[Change]]) -> None:
+        await self.gate.wait()
+        self.gate.clear()
+        await self.disk.write_all(changes)
+        self.writes += 1
+
+    def open(self) -> None:
+        self.gate.set()
+
+
+class RecordingSender:
+    def __init__(self, on_send: Callable[[], None] = lambda: None) -> None:
+        self.sent: list[OutMessage] = []
+        self.on_send = on_send
+
+    async def send_all(self, records: Sequence[OutMessage]) -> dict[tuple[str, int], int]:
+        self.on_send()
+        await asyncio.sleep(0)  # the broker's round trip: the landing write runs meanwhile
+        self.sent.extend(records)
+        return {}
+
+
+def _small_cache_processor(disk: Disk) -> Processor:
+    """Caches of one series and eight panes: every batch evicts what the previous one wrote."""
+    return Processor(
+        topics=SETTINGS.topics,
+        policy=SETTINGS.policy,
+        clock_ms=lambda: NOW_MS,
+        store=StateStore(disk.backend, series_capacity=1, pane_capacity=8),
+        window_specs=parse_window_specs("5m,1h,1h/5m"),
+    )
+
+
+async def _deliver_in_batches_of_16(
+    inputs: list[InMessage], overlapped: bool
+) -> tuple[list[OutMessage], dict[int, dict[bytes, bytes]]]:
+    """Every output sent and the state written; overlapped, each batch's state lands only while the next
+    batch's outputs are sent."""
+    disk = Disk()
+    writer = GatedWriter(disk)
+    if not overlapped:
+        writer.gate = asyncio.Event()
+        writer.gate.set()
+        writer.gate.clear = lambda: None  # type: ignore[method-assign]
+    sender = RecordingSender(writer.open)
+    durable: list[int] = []
+    delivery = BatchDelivery(
+        _small_cache_processor(disk),
+        sender,
+        writer,
+        on_durable=lambda messages, closing: durable.extend(m.offset for m in messages),
+        max_unsettled=10_000 if overlapped else None,
+    )
+    for i in range(0, len(inputs), 16):
+        await delivery.deliver(inputs[i : i + 16])
+        if overlapped:
+            assert writer.writes == i // 16, "a batch's state was written before the next batch came"
+    writer.open()
+    await delivery.settle()
+    assert durable == [m.offset for m in inputs], "inputs reported durable out of order or not at all"
+    return sender.sent, {p: dict(b.data) for p, b in disk.backends.items()}
+
+
+async def test_persisting_while_the_next_batch_is_processed_gives_the_outputs_and_state_of_one_at_a_time(
+    batch: list[InMessage],
+) -> None:
+    inputs = _with_repeats(batch)
+    sent, state = await _deliver_in_batches_of_16(inputs, overlapped=False)
+    sent_overlapped, state_overlapped = await _deliver_in_batches_of_16(inputs, overlapped=True)
+    assert sum(o.outcome == "duplicate" for o in sent) == len(inputs) - 576
+    assert [(o.topic, o.key, o.value) for o in sent_overlapped] == [(o.topic, o.key, o.value) for o in sent]
+    assert state_overlapped == state
+
+
+async def test_a_batch_waits_for_the_previous_ones_state_when_both_would_exceed_what_a_crash_may_repeat(
+    batch: list[InMessage],
+) -> None:
+    disk = Disk()
+    writer = GatedWriter(disk)
+    sender = RecordingSender()
+    durable: list[int] = []
+    delivery = BatchDelivery(
+        disk.processor(),
+        sender,
+        writer,
+        on_durable=lambda messages, closing: durable.append(len(messages)),
+        max_unsettled=300,
+    )
+    first = await delivery.deliver(batch[:150])
+    second = asyncio.ensure_future(delivery.deliver(batch[150:300]))  # 300 unsettled at most: it may overlap
+    await asyncio.sleep(0.01)
+    assert len(sender.sent) > len(first.outputs), "the second batch waited for the first one's state"
+    assert durable == [], "inputs reported durable before their state was written"
+    writer.open()
+    await second
+    assert durable == [150]
+    sent = len(sender.sent)
+    third = asyncio.ensure_future(delivery.deliver(batch[300:460]))  # 150 landing + 160: over 300
+    await asyncio.sleep(0.01)
+    assert len(sender.sent) == sent, "outputs sent while 150 inputs before them were not yet durable"
+    writer.open()  # the second batch's state lands; then the third goes
+    await third
+    assert durable == [150, 150] and len(sender.sent) > sent
+    writer.open()
+    await delivery.settle()
+    assert durable == [150, 150, 160]
