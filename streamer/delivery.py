@@ -106,8 +106,8 @@ class BatchDelivery:
         ``max_unsettled``) being persisted."""
         async with self._lock:
             limit = self._max_unsettled
-            if limit is None or self._landing_inputs + len(batch) > limit:
-                await self._settled()
+            if limit is not None and self._landing_inputs + len(batch) > limit:
+                await self._settled()  # else a crash could publish more than ``limit`` inputs again
             result = self.processor.process(batch)
             if result.primary or result.derived:
                 await self._sender.send_all(result.outputs)
