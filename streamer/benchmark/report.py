@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from streamer.benchmark.stats import fitted_last_vs_first
+
 __all__ = ["MEASUREMENTS", "Target", "load", "markdown", "merge", "ratios", "save", "targets", "text"]
 
 MEASUREMENTS = ("compare", "memory", "restore", "soak")
@@ -192,12 +194,15 @@ def _other_lines(results: Mapping[str, Any]) -> list[tuple[str, str]]:
         w = soak.get("workload", {})
         tenths = soak.get("tenths_events_per_s") or [None]
         rss = soak.get("rss_mib_by_tenth") or [None]
+        fitted = soak.get("fitted_last_vs_first_tenth")
+        if fitted is None:  # a results file from before the field: the same line, through the same tenths
+            fitted = fitted_last_vs_first(tenths)
         out.append(
             (
                 f"no slowdown: {w.get('series', 0):,} series x {w.get('intervals'):,} intervals, 1 worker",
                 f"first tenth {_fmt(tenths[0])}/s, last tenth {_fmt(tenths[-1])}/s "
                 f"({_fmt(soak.get('last_vs_first_tenth'), 2)}x; on a line through all ten: "
-                f"{_fmt(soak.get('fitted_last_vs_first_tenth'), 2)}x); "
+                f"{_fmt(fitted, 2)}x); "
                 f"RSS {_fmt(rss[0])} -> {_fmt(rss[-1])} MiB, "
                 f"peak {_fmt(soak.get('peak_rss_mib'))} MiB",
             )

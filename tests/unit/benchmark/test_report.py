@@ -73,6 +73,8 @@ def test_markdown_has_a_row_per_variant_and_the_targets() -> None:
     assert "| variant | events/s | CPU µs/event | peak RSS MiB | p50 ms | p99 ms | at events/s |" in lines
     assert "| streamer-1 | 9,000 | 95.0 | 100 | 15.0 | 45.0 | 4,500 |" in lines
     assert any(line.startswith("| no slowdown: 302 series x 2,016 intervals") for line in lines)
+    # a soak stored before the fitted ratio was: the same line, through its tenths
+    assert "(0.91x; on a line through all ten: 0.91x)" in text
     assert "| 2 workers vs 1 | >= 1.7x | 1.67 x | **no** |" in lines
     assert "| 1M-key restore | <= 30 s | n/a  | n/a |" in lines
     assert "streamer-1 / quix: **3.00**" in text
