@@ -24,7 +24,7 @@ from typing import Any
 from streamer.admin import create_topics
 from streamer.benchmark.latency import measure_latency
 from streamer.benchmark.loader import load_backlog
-from streamer.benchmark.processes import Child, cpu_seconds, status_kib
+from streamer.benchmark.processes import Child, cpu_seconds, machine_busy_share, machine_ticks, status_kib
 from streamer.benchmark.stats import steady_window
 from streamer.benchmark.variants import Variant
 from streamer.benchmark.watch import OutputWatcher
@@ -80,9 +80,10 @@ async def run_variant(
             await watcher.sample()
             count, load_s = await load_backlog(settings, backlog)
             produced_at = time.monotonic()
-            broker_before = cpu_seconds(broker)
+            broker_before, machine_before = cpu_seconds(broker), machine_ticks()
             await watcher.until(count, timeout_s, lambda: _alive(children))
             broker_cpu_s = cpu_seconds(broker) - broker_before
+            machine_busy = machine_busy_share(machine_before, machine_ticks())
             window = steady_window(watcher.samples, count, produced_at)
         rate = window.events_per_s
         latency: dict[str, Any] | None = None
@@ -116,6 +117,8 @@ async def run_variant(
         "broker_cpu_us_per_event": _round(broker_cpu_s * 1e6 / window.events)
         if broker and window.events
         else None,
+        # The whole machine's busy share over the same span (every process: variant, broker, this harness).
+        "machine_busy": _round(machine_busy, 3),
     }
 
 

@@ -19,6 +19,9 @@ __all__ = [
     "Child",
     "cpu_seconds",
     "descendants",
+    "machine_busy_share",
+    "machine_ticks",
+    "parse_machine_ticks",
     "parse_stat",
     "parse_status_kib",
     "status_kib",
@@ -62,6 +65,29 @@ def cpu_seconds(pids: Sequence[int]) -> float:
             _, utime, stime = parse_stat(text)
             ticks += utime + stime
     return ticks / _CLOCK_TICKS
+
+
+def parse_machine_ticks(text: str) -> tuple[int, int]:
+    """``(busy, total)`` clock ticks of all CPUs from the text of ``/proc/stat``. Idle and iowait are not
+    busy; guest time is already inside user time, so only the first eight fields count."""
+    fields = [int(v) for v in text.splitlines()[0].split()[1:9]]
+    total = sum(fields)
+    return total - fields[3] - fields[4], total
+
+
+def machine_ticks() -> tuple[int, int]:
+    """``(busy, total)`` clock ticks of the whole machine so far (see :func:`parse_machine_ticks`)."""
+    text = _read("/proc/stat")
+    if text is None:
+        raise OSError("/proc/stat is not readable")
+    return parse_machine_ticks(text)
+
+
+def machine_busy_share(before: tuple[int, int], after: tuple[int, int]) -> float | None:
+    """The share of the machine's CPU time that was busy between two :func:`machine_ticks` readings: with
+    every process of a run on one machine, near 1.0 means the run was out of cores, whatever each used."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total > 0 else None
 
 
 def status_kib(pids: Sequence[int], name: str) -> int:

@@ -165,13 +165,37 @@ def _variant_lines(results: Mapping[str, Any], sep: str) -> list[str]:
                     _fmt(lat.get("p50_ms"), 1),
                     _fmt(lat.get("p99_ms"), 1),
                     _fmt(lat.get("rate_per_s"), 0),
+                    _fmt(None if row.get("machine_busy") is None else row["machine_busy"] * 100, 0, "%"),
                 ]
             )
         )
     return lines
 
 
-_HEADER = ["variant", "events/s", "CPU µs/event", "peak RSS MiB", "p50 ms", "p99 ms", "at events/s"]
+_HEADER = [
+    "variant",
+    "events/s",
+    "CPU µs/event",
+    "peak RSS MiB",
+    "p50 ms",
+    "p99 ms",
+    "at events/s",
+    "machine busy",
+]
+
+
+MIX_SHIFT = 0.05  # a topic's share of the outputs moving more than this between the first and last tenth
+
+
+def _mix_shift(soak: Mapping[str, Any]) -> str:
+    """A warning when the soak's first and last tenths processed different kinds of messages, so their rates
+    compare the kinds rather than early and late; empty otherwise."""
+    moved = [
+        f"{topic} {shares[0]:.0%} -> {shares[-1]:.0%}"
+        for topic, shares in (soak.get("tenths_output_share") or {}).items()
+        if shares and abs(shares[-1] - shares[0]) > MIX_SHIFT
+    ]
+    return f"; NOT comparable, the tenths hold different kinds ({', '.join(moved)})" if moved else ""
 
 
 def _other_lines(results: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -204,7 +228,7 @@ def _other_lines(results: Mapping[str, Any]) -> list[tuple[str, str]]:
                 f"({_fmt(soak.get('last_vs_first_tenth'), 2)}x; on a line through all ten: "
                 f"{_fmt(fitted, 2)}x); "
                 f"RSS {_fmt(rss[0])} -> {_fmt(rss[-1])} MiB, "
-                f"peak {_fmt(soak.get('peak_rss_mib'))} MiB",
+                f"peak {_fmt(soak.get('peak_rss_mib'))} MiB{_mix_shift(soak)}",
             )
         )
     restore = results.get("restore")

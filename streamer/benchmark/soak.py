@@ -21,7 +21,13 @@ from typing import Any
 from streamer.admin import create_topics
 from streamer.benchmark.loader import load_backlog
 from streamer.benchmark.processes import status_kib
-from streamer.benchmark.stats import fitted_last_vs_first, segment_cpu_us, segment_rates, steady_window
+from streamer.benchmark.stats import (
+    fitted_last_vs_first,
+    segment_cpu_us,
+    segment_rates,
+    segment_shares,
+    steady_window,
+)
 from streamer.benchmark.variants import Variant
 from streamer.benchmark.watch import MemorySample, OutputWatcher
 from streamer.benchmark.workload import Workload
@@ -80,6 +86,7 @@ async def run_soak(
     rss = rss_by_tenth(watcher.memory, loaded)
     first, last = tenths[0], tenths[-1]
     fitted = fitted_last_vs_first(tenths)
+    shares = segment_shares(watcher.samples, loaded, 10)
     known_rss = [r for r in rss if r is not None]
     return {
         "workload": {**workload.describe(), "intervals": intervals, "messages": loaded},
@@ -91,6 +98,11 @@ async def run_soak(
         "last_vs_first_tenth": round(last / first, 3) if first and last else None,
         "fitted_last_vs_first_tenth": None if fitted is None else round(fitted, 3),
         "tenths_cpu_us_per_event": [round(c, 1) for c in segment_cpu_us(watcher.samples, loaded, 10)],
+        # What each tenth processed: a kind's share of its primary outputs (see segment_shares).
+        "tenths_output_share": {
+            topic.removeprefix(prefix): [round(part[i], 3) for part in shares]
+            for i, topic in enumerate(outputs)
+        },
         "rss_mib_by_tenth": rss,
         "rss_growth_mib": round(known_rss[-1] - known_rss[0], 1) if known_rss else None,
         "rss_max_step_mib": round(max(b - a for a, b in pairwise(known_rss)), 1)

@@ -21,6 +21,7 @@ __all__ = [
     "percentile",
     "segment_cpu_us",
     "segment_rates",
+    "segment_shares",
     "steady_window",
     "summarize_latencies",
     "time_at",
@@ -32,6 +33,7 @@ class Sample:
     t_s: float  # monotonic seconds
     outputs: int  # primary outputs written so far
     cpu_s: float = 0.0  # CPU (user + system) used by the variant's processes so far
+    by_topic: tuple[int, ...] = ()  # ``outputs`` split by watched topic, in the watcher's topic order
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,22 @@ def segment_cpu_us(samples: Sequence[Sample], total: int, parts: int = 10) -> li
     bounds = _segment_bounds(samples, total, parts)
     cpu = [cpu_at(samples, b) for b in bounds]
     return [(cpu[k + 1] - cpu[k]) * 1e6 / (bounds[k + 1] - bounds[k]) for k in range(parts)]
+
+
+def segment_shares(samples: Sequence[Sample], total: int, parts: int = 10) -> list[list[float]]:
+    """Each watched topic's share of the outputs written in each part of :func:`segment_rates`.
+
+    A backlog of several raw topics is not consumed in the order it was fed: the consumer fetches every
+    partition at once, so a small topic is drained early, and the parts of a run then differ in what they
+    processed, not only in when. Read from the first sample at or past each part's bound."""
+    bounds = _segment_bounds(samples, total, parts)
+    at = [next((s for s in samples if s.outputs >= b), samples[-1]).by_topic for b in bounds]
+    shares: list[list[float]] = []
+    for before, after in itertools.pairwise(at):
+        written = [b - a for a, b in zip(before, after, strict=True)]
+        whole = sum(written)
+        shares.append([w / whole if whole else 0.0 for w in written])
+    return shares
 
 
 def fitted_last_vs_first(rates: Sequence[float | None]) -> float | None:

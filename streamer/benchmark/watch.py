@@ -79,12 +79,19 @@ class OutputWatcher:
 
     async def count(self) -> int:
         """Outputs written since the watcher started."""
+        return sum(await self.count_by_topic())
+
+    async def count_by_topic(self) -> tuple[int, ...]:
+        """Outputs written since the watcher started, per topic (in the order of ``topics``)."""
         ends = await self._ends()
-        return sum(end - self.base.get(tp, 0) for tp, end in ends.items())
+        written = dict.fromkeys(self.topics, 0)
+        for tp, end in ends.items():
+            written[tp.topic] += end - self.base.get(tp, 0)
+        return tuple(written.values())
 
     async def sample(self) -> Sample:
-        outputs = await self.count()
-        sample = Sample(time.monotonic(), outputs, cpu_seconds(self.pids()))
+        by_topic = await self.count_by_topic()
+        sample = Sample(time.monotonic(), sum(by_topic), cpu_seconds(self.pids()), by_topic)
         self.samples.append(sample)
         return sample
 

@@ -37,9 +37,9 @@ def _variants(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @security_options
 @option("--messages", type=click.IntRange(1), help="compare: backlog messages per variant [200000].")
 @option(
-    "--nodes", type=click.IntRange(1), help="Price nodes [compare, restore 2000; memory 98000; soak 250]."
+    "--nodes", type=click.IntRange(1), help="Price nodes [compare, restore 2000; memory 98000; soak 300]."
 )
-@option("--zones", type=click.IntRange(0), help="Load zones [compare, restore 50; memory 2000; soak 50].")
+@option("--zones", type=click.IntRange(0), help="Load zones [compare, restore 50; memory 2000; soak 0].")
 @option("--partitions", type=click.IntRange(1), help="Partitions per topic [memory 16; others 4].")
 @option("--intervals", type=click.IntRange(1), help="memory, soak: 5-minute intervals per series [48; 2016].")
 @option("--keys", type=click.IntRange(1), help="restore: state keys to restore [1000000].")

@@ -18,6 +18,7 @@ def _row(name: str, rate: int, cpu: float, p99: float) -> dict[str, Any]:
         "cpu_us_per_event": cpu,
         "peak_rss_mib": 100.0,
         "latency": {"rate_per_s": rate / 2, "p50_ms": p99 / 3, "p99_ms": p99, "count": 10},
+        "machine_busy": 0.5 if name.endswith("-1") else 0.974,
     }
 
 
@@ -70,8 +71,12 @@ def test_markdown_has_a_row_per_variant_and_the_targets() -> None:
     assert lines[0].startswith(
         "Measured 2026-01-02 by `streamer bench` on 2 cores, Python 3.11.7, Kafka 4.1.1 on"
     )
-    assert "| variant | events/s | CPU µs/event | peak RSS MiB | p50 ms | p99 ms | at events/s |" in lines
-    assert "| streamer-1 | 9,000 | 95.0 | 100 | 15.0 | 45.0 | 4,500 |" in lines
+    header = (
+        "| variant | events/s | CPU µs/event | peak RSS MiB | p50 ms | p99 ms | at events/s | machine busy |"
+    )
+    assert header in lines
+    assert "| streamer-1 | 9,000 | 95.0 | 100 | 15.0 | 45.0 | 4,500 | 50% |" in lines
+    assert "| streamer-2 | 15,000 | 100.0 | 100 | 20.0 | 60.0 | 7,500 | 97% |" in lines
     assert any(line.startswith("| no slowdown: 302 series x 2,016 intervals") for line in lines)
     # a soak stored before the fitted ratio was: the same line, through its tenths
     assert "(0.91x; on a line through all ten: 0.91x)" in text
@@ -110,3 +115,19 @@ def test_runs_of_a_day_merge_into_one_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         report.merge(loaded, "nonsense", {}, when)
     assert report.load(tmp_path / "none.json") == {}
+
+
+def test_a_soak_whose_tenths_hold_different_kinds_says_so() -> None:
+    # A mixed backlog: its small load topic was consumed in the first tenths (a measured run's shares).
+    shares = {
+        "enriched.load": [0.521, 1.0, 0.112, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        "enriched.prices": [0.467, 0.0, 0.866, 0.976, 0.975, 0.976, 0.975, 0.976, 0.976, 0.975],
+        "dlq": [0.012, 0.0, 0.021, 0.024, 0.025, 0.024, 0.025, 0.024, 0.024, 0.025],
+    }
+    mixed = {**RESULTS, "soak": {**RESULTS["soak"], "tenths_output_share": shares}}
+    text = report.text(mixed)
+    assert "NOT comparable, the tenths hold different kinds (" in text
+    assert "(enriched.load 52% -> 0%, enriched.prices 47% -> 98%)" in text
+    steady = {k: [v[-1]] * 10 for k, v in shares.items()}
+    uniform = {**RESULTS, "soak": {**RESULTS["soak"], "tenths_output_share": steady}}
+    assert "NOT comparable" not in report.text(uniform)

@@ -14,6 +14,7 @@ from streamer.benchmark.stats import (
     percentile,
     segment_cpu_us,
     segment_rates,
+    segment_shares,
     steady_window,
     summarize_latencies,
     time_at,
@@ -139,3 +140,17 @@ def test_the_fitted_ratio_reads_a_trend_through_noise_and_not_two_samples() -> N
     assert fitted_last_vs_first(falling) == pytest.approx(384 / 1266)
     assert fitted_last_vs_first([None, 100.0, None, 100.0]) == pytest.approx(1.0)
     assert fitted_last_vs_first([100.0]) is None
+
+
+def test_each_part_says_which_topics_its_outputs_went_to() -> None:
+    # Two topics: the small one is drained in the first half, as a backlog consumer fetching every
+    # partition at once drains a small topic early.
+    samples = [
+        Sample(0.0, 0, 0.0, (0, 0)),
+        Sample(1.0, 100, 0.0, (50, 50)),
+        Sample(2.0, 200, 0.0, (100, 100)),
+        Sample(3.0, 300, 0.0, (200, 100)),
+        Sample(4.0, 400, 0.0, (300, 100)),
+    ]
+    # The parts run from the first output seen (100) to the total: 100-200, 200-300, 300-400.
+    assert segment_shares(samples, 400, 3) == [[0.5, 0.5], [1.0, 0.0], [1.0, 0.0]]

@@ -18,8 +18,8 @@ class _Scripted(OutputWatcher):
         super().__init__(Settings(), ["out"], 1, list)
         self.counts = counts
 
-    async def count(self) -> int:
-        return next(self.counts)
+    async def count_by_topic(self) -> tuple[int, ...]:
+        return (next(self.counts),)
 
 
 def _running() -> str | None:
