@@ -70,6 +70,7 @@ def test_compare_runs_every_variant(kafka_broker: LocalBroker, tmp_path: Path) -
         # CPU is counted in clock ticks (10 ms): a tiny window of a fast variant may see none.
         assert math.isfinite(row["cpu_us_per_event"]) and row["cpu_us_per_event"] >= 0, name
         assert 20 < row["peak_rss_mib"] < 4096, name
+        assert 0.0 < row["machine_busy"] <= 1.0, name  # the harness at least was busy
         latency = row["latency"]
         assert latency["inputs"] >= 1 and latency["outputs"] == latency["inputs"], name
         assert 1 <= latency["count"] <= latency["inputs"], name
@@ -103,6 +104,14 @@ def test_soak_and_restore_run(kafka_broker: LocalBroker, tmp_path: Path) -> None
     assert all(cpu >= 0 for cpu in section["tenths_cpu_us_per_event"])
     assert _positive(sum(section["tenths_cpu_us_per_event"]))
     assert _positive(section["last_vs_first_tenth"]) and _positive(section["peak_rss_mib"])
+    shares = section["tenths_output_share"]
+    assert set(shares) == {"enriched.prices", "enriched.load", "enriched.gas", "dlq"}
+    sums = [math.fsum(shares[topic][tenth] for topic in shares) for tenth in range(10)]
+    # a tenth that fell between two samples of this small, fast run has no outputs of its own (all 0)
+    assert all(total == pytest.approx(1.0, abs=0.01) or total == 0.0 for total in sums), sums
+    assert sum(total > 0.99 for total in sums) >= 3, sums
+    # 20 price nodes to 5 load zones: prices in most tenths (the load topic may be done before the first)
+    assert sum(share > 0.5 for share in shares["enriched.prices"]) >= 3, shares
     restore = BenchOptions("restore", keys=3000, nodes=40, zones=5, results=path, plot=False, timeout_s=180)
     results, _ = run_benchmark(settings, kafka_broker.bootstrap, restore)
     section = results["restore"]
