@@ -9,8 +9,9 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 __all__ = [
     "LatencySummary",
@@ -102,14 +103,17 @@ def cpu_at(samples: Sequence[Sample], outputs: float) -> float:
     return _at(samples, outputs, "cpu_s")
 
 
-def _at(samples: Sequence[Sample], outputs: float, name: str) -> float:
+def _at(samples: Sequence[Sample], outputs: float, value: Callable[[Sample], float] | str) -> float:
+    """``value`` of the run (a field name, or a function of a sample) when it reached ``outputs``,
+    interpolated linearly between the two samples around it."""
+    read = value if callable(value) else attrgetter(value)
     if not samples:
         raise ValueError("no samples")
     if outputs <= samples[0].outputs:
-        return float(getattr(samples[0], name))
+        return float(read(samples[0]))
     for before, after in itertools.pairwise(samples):
         if after.outputs >= outputs:
-            low, high = getattr(before, name), getattr(after, name)
+            low, high = read(before), read(after)
             if after.outputs == before.outputs:
                 return float(high)
             share = (outputs - before.outputs) / (after.outputs - before.outputs)
@@ -143,9 +147,14 @@ def segment_shares(samples: Sequence[Sample], total: int, parts: int = 10) -> li
 
     A backlog of several raw topics is not consumed in the order it was fed: the consumer fetches every
     partition at once, so a small topic is drained early, and the parts of a run then differ in what they
-    processed, not only in when. Read from the first sample at or past each part's bound."""
+    processed, not only in when. Interpolated between samples as the rates are."""
     bounds = _segment_bounds(samples, total, parts)
-    at = [next((s for s in samples if s.outputs >= b), samples[-1]).by_topic for b in bounds]
+
+    def written_to(topic: int) -> Callable[[Sample], float]:
+        return lambda sample: sample.by_topic[topic]
+
+    readers = [written_to(topic) for topic in range(len(samples[-1].by_topic))]
+    at = [[_at(samples, b, read) for read in readers] for b in bounds]
     shares: list[list[float]] = []
     for before, after in itertools.pairwise(at):
         written = [b - a for a, b in zip(before, after, strict=True)]

@@ -77,10 +77,6 @@ class OutputWatcher:
         ends: dict[TopicPartition, int] = await self._consumer.end_offsets(tps)
         return ends
 
-    async def count(self) -> int:
-        """Outputs written since the watcher started."""
-        return sum(await self.count_by_topic())
-
     async def count_by_topic(self) -> tuple[int, ...]:
         """Outputs written since the watcher started, per topic (in the order of ``topics``)."""
         ends = await self._ends()
