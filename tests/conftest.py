@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from streamer.broker import LocalBroker
+
+# The suite is a gate: the same examples on every run (a red CI is a defect, not a draw), and no per-example
+# deadline (the cores are shared). ``HYPOTHESIS_PROFILE=explore`` draws new examples, 1,000 a test where the
+# test sets no count.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("explore", max_examples=1000, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"
