@@ -16,6 +16,10 @@ at most. Under a backlog (full batches) the next batch waits for it instead. The
 a third of a small batch's time at half load, and the records behind it waited for it. Batches are persisted
 one after the other (the next one's changes are taken only once the previous ones landed), so the changelog
 keeps every prefix consistent, and the store serves the landing changes to the batch processed meanwhile.
+
+A persist that failed leaves the in-memory state ahead of what is durable, so nothing more is delivered:
+every later batch and tick raises :class:`PersistFailed` before it processes anything, and the worker stops
+and restarts from its commits.
 """
 
 from __future__ import annotations
@@ -29,7 +33,15 @@ from aiokafka.errors import ProducerFenced
 from streamer.processor import BatchResult, InMessage, OutMessage, Processor
 from streamer.state.store import Change
 
-__all__ = ["BatchDelivery", "ExactlyOnceDelivery", "LocalState", "Sender", "StateWriter", "Transactions"]
+__all__ = [
+    "BatchDelivery",
+    "ExactlyOnceDelivery",
+    "LocalState",
+    "PersistFailed",
+    "Sender",
+    "StateWriter",
+    "Transactions",
+]
 
 
 class Sender(Protocol):
@@ -72,6 +84,10 @@ def _unreported(exc: BaseException) -> None:
     return None  # the next batch, tick or settle raises it
 
 
+class PersistFailed(RuntimeError):
+    """A batch's state could not be persisted: the in-memory state is ahead of the durable one."""
+
+
 class BatchDelivery:
     """Runs :class:`Processor` batches and timer ticks through process -> send -> persist, one at a time.
 
@@ -100,11 +116,13 @@ class BatchDelivery:
         self._lock = asyncio.Lock()
         self._landing: asyncio.Future[None] | None = None
         self._landing_inputs = 0
+        self._failed: BaseException | None = None
 
     async def deliver(self, batch: Sequence[InMessage]) -> BatchResult:
         """Process ``batch`` and return once its outputs are acknowledged and its state is durable, or (with
         ``max_unsettled``) being persisted."""
         async with self._lock:
+            self._refuse_after_failure()
             limit = self._max_unsettled
             if limit is not None and self._landing_inputs + len(batch) > limit:
                 await self._settled()  # else a crash could publish more than ``limit`` inputs again
@@ -120,6 +138,7 @@ class BatchDelivery:
     async def tick(self, wall_ms: int | None = None) -> list[OutMessage]:
         """Tick the stale-feed detectors; return their anomalies once sent and their state persisted."""
         async with self._lock:
+            self._refuse_after_failure()
             await self._settled()
             outputs = self.processor.tick(wall_ms)
             if outputs:
@@ -132,6 +151,14 @@ class BatchDelivery:
         """Return once every delivered batch's state is persisted (before a rebalance or a shutdown)."""
         async with self._lock:
             await self._settled()
+
+    def _refuse_after_failure(self) -> None:
+        if self._failed is not None:
+            if self._landing is not None and self._landing.done():  # its exception is the cause below
+                self._landing.exception()
+                self._landing = None
+                self._landing_inputs = 0
+            raise PersistFailed("an earlier batch's state was not persisted") from self._failed
 
     async def _settled(self) -> None:
         landing = self._landing
@@ -161,6 +188,7 @@ class BatchDelivery:
         try:
             await self._state.write(changes)
         except Exception as exc:
+            self._failed = exc
             self._on_failure(exc)
             raise
         self.processor.landed()

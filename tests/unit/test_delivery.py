@@ -12,11 +12,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
-from aiokafka.errors import IllegalOperation, KafkaConnectionError, ProducerFenced
+from aiokafka.errors import IllegalOperation, KafkaConnectionError, KafkaError, ProducerFenced
 from aiokafka.producer.transaction_manager import TransactionManager
 
 from streamer import transactions as transactions_module
-from streamer.delivery import BatchDelivery, ExactlyOnceDelivery
+from streamer.delivery import BatchDelivery, ExactlyOnceDelivery, PersistFailed
 from streamer.enrichment import parse_window_specs
 from streamer.feeds import read_path
 from streamer.feeds.base import RawMessage
@@ -458,3 +458,36 @@ async def test_a_batch_waits_for_the_previous_ones_state_when_both_would_exceed_
     writer.open()
     await delivery.settle()
     assert durable == [150, 150, 160]
+
+
+class FailingWriter:
+    """The changelog refuses every write."""
+
+    async def write(self, changes: dict[int, list[Change]]) -> None:
+        raise KafkaError("changelog write refused")
+
+
+async def test_after_a_failed_persist_nothing_more_is_processed_or_sent(batch: list[InMessage]) -> None:
+    disk = Disk()
+    sender = RecordingSender()
+    heard: list[BaseException] = []
+    durable: list[int] = []
+    delivery = BatchDelivery(
+        disk.processor(),
+        sender,
+        FailingWriter(),
+        on_durable=lambda messages, closing: durable.append(len(messages)),
+        max_unsettled=10_000,
+        on_failure=heard.append,
+    )
+    await delivery.deliver(batch[:100])  # its state is persisted in the background, and that fails
+    await asyncio.sleep(0)
+    assert len(heard) == 1 and "changelog write refused" in str(heard[0])
+    sent = len(sender.sent)
+    with pytest.raises(PersistFailed) as refused:
+        await delivery.deliver(batch[100:200])
+    assert isinstance(refused.value.__cause__, KafkaError)
+    with pytest.raises(PersistFailed):
+        await delivery.tick(NOW_MS)
+    assert len(sender.sent) == sent, "outputs sent from state that was never persisted"
+    assert durable == [], "inputs reported durable although their state was not persisted"
