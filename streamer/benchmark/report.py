@@ -18,7 +18,18 @@ import orjson
 
 from streamer.benchmark.stats import fitted_last_vs_first
 
-__all__ = ["MEASUREMENTS", "Target", "load", "markdown", "merge", "ratios", "save", "targets", "text"]
+__all__ = [
+    "MEASUREMENTS",
+    "Target",
+    "latency_off_load",
+    "load",
+    "markdown",
+    "merge",
+    "ratios",
+    "save",
+    "targets",
+    "text",
+]
 
 MEASUREMENTS = ("compare", "memory", "restore", "soak")
 
@@ -148,13 +159,46 @@ def _fmt(value: Any, digits: int = 0, unit: str = "") -> str:
     return str(value)
 
 
-def _variant_lines(results: Mapping[str, Any], sep: str) -> list[str]:
+_MD_MARK = "\\*"  # an asterisk, not emphasis or a list item
+FEED_HELD = 0.95  # the latency phase's feed reached at least this share of its rate
+DRAIN_HELD_S = 1.0  # and the variant's outputs were all written within this long after the feed ended
+
+
+def latency_off_load(latency: Mapping[str, Any]) -> str | None:
+    """Why a latency phase did not run at the load it asked for, or None when it did.
+
+    Its numbers then measure something else: a harness that could not feed at the rate (the machine was
+    saturated), or a variant that fell behind and queued."""
+    rate, achieved, drain = (
+        latency.get("rate_per_s"),
+        latency.get("achieved_rate_per_s"),
+        latency.get("drain_s"),
+    )
+    if rate and achieved is not None and achieved < FEED_HELD * rate:
+        return f"the feed reached {achieved / rate:.0%} of {rate:,.0f}/s"
+    if drain is not None and drain > DRAIN_HELD_S:
+        return f"outputs were written until {drain:.1f} s after the feed"
+    return None
+
+
+def _off_load_note(results: Mapping[str, Any], mark: str) -> str:
+    """The footnote of the table's latency cells marked ``mark``; empty when every phase held its load."""
+    off = [
+        f"{name} ({why})"
+        for name, row in _rows(results).items()
+        if (why := latency_off_load(row.get("latency") or {})) is not None
+    ]
+    return f"{mark} not at half load, so not comparable: " + "; ".join(off) if off else ""
+
+
+def _variant_lines(results: Mapping[str, Any], sep: str, off_load_mark: str) -> list[str]:
     lines = []
     for name, row in _rows(results).items():
         if "error" in row:
             lines.append(sep.join([name, f"failed: {row['error']}"]))
             continue
         lat = row.get("latency") or {}
+        mark = off_load_mark if latency_off_load(lat) is not None else ""
         lines.append(
             sep.join(
                 [
@@ -162,8 +206,8 @@ def _variant_lines(results: Mapping[str, Any], sep: str) -> list[str]:
                     _fmt(row.get("events_per_s")),
                     _fmt(row.get("cpu_us_per_event"), 1),
                     _fmt(row.get("peak_rss_mib"), 0),
-                    _fmt(lat.get("p50_ms"), 1),
-                    _fmt(lat.get("p99_ms"), 1),
+                    _fmt(lat.get("p50_ms"), 1) + mark,
+                    _fmt(lat.get("p99_ms"), 1) + mark,
                     _fmt(lat.get("rate_per_s"), 0),
                     _fmt(None if row.get("machine_busy") is None else row["machine_busy"] * 100, 0, "%"),
                 ]
@@ -266,9 +310,11 @@ def text(results: Mapping[str, Any]) -> str:
         lines += [workload, ""]
     if _rows(results):
         lines.append("  ".join(f"{h:>13}" for h in _HEADER))
-        for line in _variant_lines(results, "\t"):
+        for line in _variant_lines(results, "\t", "*"):
             cells = line.split("\t")
             lines.append("  ".join(f"{c:>13}" for c in cells))
+        if note := _off_load_note(results, "*"):
+            lines.append(note)
         lines.append("")
         lines += [f"{name}: {_fmt(v, 2)}" for name, v in ratios(results).items()]
     for what, result in _other_lines(results):
@@ -296,7 +342,9 @@ def markdown(results: Mapping[str, Any]) -> str:
         out += ["", f"Workload: {workload}."]
     if _rows(results):
         out += ["", "| " + " | ".join(_HEADER) + " |", "|" + "---|" * len(_HEADER)]
-        out += ["| " + line + " |" for line in _variant_lines(results, " | ")]
+        out += ["| " + line + " |" for line in _variant_lines(results, " | ", _MD_MARK)]
+        if note := _off_load_note(results, _MD_MARK):
+            out += ["", note]
         out += ["", ", ".join(f"{name}: **{_fmt(v, 2)}**" for name, v in ratios(results).items())]
     others = _other_lines(results)
     if others:

@@ -131,3 +131,43 @@ def test_a_soak_whose_tenths_hold_different_kinds_says_so() -> None:
     steady = {k: [v[-1]] * 10 for k, v in shares.items()}
     uniform = {**RESULTS, "soak": {**RESULTS["soak"], "tenths_output_share": steady}}
     assert "NOT comparable" not in report.text(uniform)
+
+
+def test_latency_not_measured_at_half_load_is_marked_and_says_why() -> None:
+    # 2026-12-01's table run: the harness fed the passthrough's phase at 94% of its rate on a saturated
+    # machine, and faust-naive's outputs came 1.1 s after the feed ended; quix and streamer held the load.
+    rows = {
+        "passthrough": {
+            "rate_per_s": 13822.7,
+            "achieved_rate_per_s": 13035.6,
+            "drain_s": 0.0,
+            "p99_ms": 4645.0,
+        },
+        "faust-naive": {"rate_per_s": 482.5, "achieved_rate_per_s": 481.7, "drain_s": 1.11, "p99_ms": 2106.5},
+        "quix": {"rate_per_s": 335.4, "achieved_rate_per_s": 334.9, "drain_s": 0.0, "p99_ms": 1961.2},
+        "streamer-1": {"rate_per_s": 1061.1, "achieved_rate_per_s": 1059.2, "drain_s": 0.0, "p99_ms": 199.0},
+    }
+    results = {
+        "compare": {
+            "variants": [
+                {"variant": name, "events_per_s": 2 * lat["rate_per_s"], "latency": {**lat, "p50_ms": 1.0}}
+                for name, lat in rows.items()
+            ]
+        }
+    }
+    assert [report.latency_off_load(lat) for lat in rows.values()] == [
+        "the feed reached 94% of 13,823/s",
+        "outputs were written until 1.1 s after the feed",
+        None,
+        None,
+    ]
+    lines = report.markdown(results).splitlines()
+    assert next(line for line in lines if line.startswith("| passthrough |")).count("\\*") == 2
+    assert "| 1.0 | 199.0 | 1,061 |" in next(line for line in lines if line.startswith("| streamer-1 |"))
+    note = (
+        "* not at half load, so not comparable: passthrough (the feed reached 94% of 13,823/s); "
+        "faust-naive (outputs were written until 1.1 s after the feed)"
+    )
+    assert "\\" + note in lines
+    assert note in report.text(results).splitlines()
+    assert "not at half load" not in report.markdown(RESULTS)
