@@ -6,7 +6,12 @@ every record's key, value, timestamp and headers to the same partition of ``<pre
 acks=all), and commits offsets only of records whose outputs were acknowledged, once a second (the worker's
 default commit interval). One output per input, no parsing: what Kafka and Python cost at the least.
 
-    python -m streamer.benchmark.passthrough --bootstrap HOST:PORT --prefix P --partitions N --group G
+With ``--copies N`` it also writes N - 1 more copies of every input to ``<prefix>bench.copies``: the worker
+writes about six records per input (three outputs and about three state entries to its changelog), so the
+passthrough at six copies is what moving that many records costs, without any processing.
+
+    python -m streamer.benchmark.passthrough --bootstrap HOST:PORT --prefix P --partitions N --group G \
+        --copies 1
 """
 
 from __future__ import annotations
@@ -25,17 +30,21 @@ from streamer.kafka_security import KafkaSecurity, aiokafka_options
 from streamer.sender import BatchSender
 from streamer.topics import Kind, TopicNames
 
-__all__ = ["MAX_RECORDS", "OUTPUT_TOPIC", "passthrough"]
+__all__ = ["COPIES_TOPIC", "MAX_RECORDS", "OUTPUT_TOPIC", "passthrough"]
 
 OUTPUT_TOPIC = "bench.out"
+COPIES_TOPIC = "bench.copies"
 MAX_RECORDS = 5_000
 _COMMIT_INTERVAL_S = 1.0
 
 
-async def passthrough(bootstrap: str, prefix: str, group: str, security: KafkaSecurity) -> None:
-    """Run until cancelled."""
+async def passthrough(
+    bootstrap: str, prefix: str, group: str, security: KafkaSecurity, copies: int = 1
+) -> None:
+    """Run until cancelled, writing each input ``copies`` times (the first to the output topic)."""
     names = TopicNames(prefix)
     sink = f"{prefix}{OUTPUT_TOPIC}"
+    sinks = [sink] + [f"{prefix}{COPIES_TOPIC}"] * (copies - 1)
     consumer = AIOKafkaConsumer(
         *[names.raw(kind) for kind in Kind],
         bootstrap_servers=bootstrap,
@@ -56,9 +65,10 @@ async def passthrough(bootstrap: str, prefix: str, group: str, security: KafkaSe
         while True:
             fetched = await consumer.getmany(timeout_ms=100, max_records=MAX_RECORDS)
             records = [
-                OutRecord(sink, rec.key, rec.value, rec.timestamp, rec.headers, tp.partition, tp.partition)
+                OutRecord(topic, rec.key, rec.value, rec.timestamp, rec.headers, tp.partition, tp.partition)
                 for tp, recs in fetched.items()
                 for rec in recs
+                for topic in sinks
             ]
             if records:
                 await sender.send_all(records)
@@ -76,8 +86,10 @@ async def passthrough(bootstrap: str, prefix: str, group: str, security: KafkaSe
 
 
 def main(argv: Sequence[str]) -> None:
-    args, security = parse_child_args("python -m streamer.benchmark.passthrough", argv, ["--group"])
-    asyncio.run(passthrough(args.bootstrap, args.prefix, args.group, security))
+    args, security = parse_child_args(
+        "python -m streamer.benchmark.passthrough", argv, ["--group", "--copies"]
+    )
+    asyncio.run(passthrough(args.bootstrap, args.prefix, args.group, security, int(args.copies)))
 
 
 if __name__ == "__main__":

@@ -80,6 +80,7 @@ def ratios(results: Mapping[str, Any]) -> dict[str, float | None]:
     return {
         "streamer-1 / quix": over(one, _rate(rows, "quix")),
         "streamer-1 / passthrough": over(one, _rate(rows, "passthrough")),
+        "streamer-1 / passthrough-x6": over(one, _rate(rows, "passthrough-x6")),
         "streamer-1 / faust-naive": over(one, _rate(rows, "faust-naive")),
         "streamer-2 / streamer-1": over(_rate(rows, "streamer-2"), one),
     }

@@ -18,7 +18,7 @@ import aiohttp
 
 import streamer
 from streamer.admin import TopicPlan, plan_topics
-from streamer.benchmark.passthrough import OUTPUT_TOPIC
+from streamer.benchmark.passthrough import COPIES_TOPIC, OUTPUT_TOPIC
 from streamer.benchmark.processes import Child
 from streamer.broker.local import free_port
 from streamer.errors import BenchmarkError, ConfigError
@@ -35,11 +35,13 @@ _APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
 
 @dataclass(frozen=True, slots=True)
 class Variant:
-    """``kind`` is ``passthrough``, ``faust-naive``, ``quix`` or ``streamer``; ``workers`` processes."""
+    """``kind`` is ``passthrough``, ``faust-naive``, ``quix`` or ``streamer``; ``workers`` processes;
+    ``copies``: records a passthrough writes per input."""
 
     name: str
     kind: str
     workers: int = 1
+    copies: int = 1
 
     def output_topics(self, settings: Settings) -> list[str]:
         names = settings.topics
@@ -53,6 +55,8 @@ class Variant:
             big = {"max.message.bytes": str(MAX_REQUEST_BYTES)}  # a copy of every raw message
             plan: list[TopicPlan] = [(settings.topics.raw(kind), settings.partitions, big) for kind in Kind]
             plan.append((f"{settings.topic_prefix}{OUTPUT_TOPIC}", settings.partitions, big))
+            if self.copies > 1:
+                plan.append((f"{settings.topic_prefix}{COPIES_TOPIC}", settings.partitions, big))
         else:
             plan = plan_topics(settings)
         return [
@@ -69,6 +73,7 @@ class Variant:
         child_args = [*common, "--prefix", prefix, "--partitions", str(settings.partitions)]
         if self.kind == "passthrough":
             argv = [*python, "-m", "streamer.benchmark.passthrough", *child_args, "--group", f"{prefix}group"]
+            argv += ["--copies", str(self.copies)]
             return [Child(self.name, argv, work / f"{self.name}.log", env)]
         if self.kind == "faust-naive":
             argv = [*python, "-m", "streamer.benchmark.faust_naive", *child_args]
@@ -152,6 +157,7 @@ async def wait_ready(children: Sequence[Child], timeout_s: float) -> float:
 
 VARIANTS: tuple[Variant, ...] = (
     Variant("passthrough", "passthrough"),
+    Variant("passthrough-x6", "passthrough", copies=6),  # the records the worker writes per input, copied
     Variant("faust-naive", "faust-naive"),
     Variant("quix", "quix"),
     Variant("streamer-1", "streamer", 1),

@@ -14,7 +14,7 @@ from streamer.errors import StreamerError
 __all__ = ["bench"]
 
 _MEASUREMENTS = ("compare", "memory", "restore", "soak")
-_VARIANTS = ("passthrough", "faust-naive", "quix", "streamer-1", "streamer-2")
+_VARIANTS = ("passthrough", "passthrough-x6", "faust-naive", "quix", "streamer-1", "streamer-2")
 
 
 def _variants(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...] | None:
@@ -54,7 +54,7 @@ def _variants(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @option(
     "--variants",
     callback=_variants,
-    help="compare: which, comma-separated [passthrough,faust-naive,quix,streamer-1,streamer-2].",
+    help=f"compare: which, comma-separated [{','.join(_VARIANTS)}].",
 )
 @option(
     "--latency-s",

@@ -6,6 +6,7 @@ finite, internally consistent), never a timing threshold."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import subprocess
 import sys
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streamer.admin import existing_topics
 from streamer.benchmark.harness import BenchOptions, run_benchmark
 from streamer.benchmark.variants import VARIANTS
 from streamer.broker import LocalBroker
@@ -26,6 +29,19 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _positive(value: object) -> bool:
     return isinstance(value, int | float) and math.isfinite(value) and value > 0
+
+
+async def _copies_written(bootstrap: str, partitions: int) -> int:
+    """Records in the passthrough-x6 copies topic of the one compare run on this broker."""
+    topics = [t for t in await existing_topics(bootstrap) if t.endswith(".passthrough-x6.bench.copies")]
+    assert len(topics) == 1, topics
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topics[0], p) for p in range(partitions)]
+        return sum((await consumer.end_offsets(tps)).values())
+    finally:
+        await consumer.stop()
 
 
 def test_compare_runs_every_variant(kafka_broker: LocalBroker, tmp_path: Path) -> None:
@@ -77,6 +93,9 @@ def test_compare_runs_every_variant(kafka_broker: LocalBroker, tmp_path: Path) -
         assert _positive(latency["rate_per_s"]) and latency["rate_per_s"] <= row["events_per_s"] / 2 + 1
         assert 0 <= latency["p50_ms"] <= latency["p90_ms"] <= latency["p99_ms"] <= latency["max_ms"], name
         assert latency["max_ms"] < 180_000, name
+    # the six-copy passthrough wrote five more copies of every input, backlog and latency phase alike
+    copies = asyncio.run(_copies_written(kafka_broker.bootstrap, compare["workload"]["partitions"]))
+    assert copies == 5 * (2000 + rows["passthrough-x6"]["latency"]["inputs"]), copies
     markdown = subprocess.run(
         [sys.executable, "-m", "streamer.cli", "bench", "--report", str(results_path), "--markdown"],
         capture_output=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from itertools import islice
+from pathlib import Path
 
 import pytest
 
@@ -42,7 +43,7 @@ def test_a_workload_refuses_nonsense() -> None:
         Workload(corrupt_rate=1.5)
 
 
-def test_primary_outputs_are_stamped_by_the_broker() -> None:
+def test_primary_outputs_are_stamped_by_the_broker(tmp_path: Path) -> None:
     settings = Settings(topic_prefix="b.", partitions=3)
     streamer = variant("streamer-2")
     assert streamer.workers == 2
@@ -61,7 +62,19 @@ def test_primary_outputs_are_stamped_by_the_broker() -> None:
     assert passthrough.output_topics(settings) == ["b.bench.out"]
     names = {name for name, _, _ in passthrough.topic_plan(settings)}
     assert names == {"b.raw.prices", "b.raw.load", "b.raw.gas", "b.bench.out"}
-    assert [v.name for v in VARIANTS] == ["passthrough", "faust-naive", "quix", "streamer-1", "streamer-2"]
+    six = variant("passthrough-x6")
+    assert six.output_topics(settings) == ["b.bench.out"]  # the copies are not outputs: one per input is
+    assert {name for name, _, _ in six.topic_plan(settings)} == names | {"b.bench.copies"}
+    argv = six.children(settings, tmp_path)[0].argv
+    assert argv[argv.index("--copies") + 1] == "6"
+    assert [v.name for v in VARIANTS] == [
+        "passthrough",
+        "passthrough-x6",
+        "faust-naive",
+        "quix",
+        "streamer-1",
+        "streamer-2",
+    ]
     with pytest.raises(ConfigError):
         variant("kafka-streams")
 
