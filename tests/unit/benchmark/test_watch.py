@@ -6,7 +6,8 @@ import itertools
 
 import pytest
 
-from streamer.benchmark.watch import OutputWatcher
+from streamer.benchmark import watch
+from streamer.benchmark.watch import OutputWatcher, poll_pause_s
 from streamer.errors import BenchmarkError
 from streamer.settings import Settings
 
@@ -37,3 +38,29 @@ async def test_a_run_whose_outputs_stop_gives_up_after_the_timeout() -> None:
     watcher = _Scripted(itertools.repeat(3))
     with pytest.raises(BenchmarkError, match=r"no new output for 0.2s \(3 of 30 outputs\)"):
         await watcher.until(30, timeout_s=0.2, alive=_running)
+
+
+def test_samples_thin_out_in_proportion_to_the_time_watched() -> None:
+    # 20 ms while a run is young (a passthrough's backlog takes about a second), then 0.5% of the time
+    # watched: 0.4 s into a 80 s run, at most 0.5 s however long
+    assert poll_pause_s(0.0) == poll_pause_s(4.0) == 0.02
+    assert poll_pause_s(80.0) == pytest.approx(0.4)
+    assert poll_pause_s(3600.0) == 0.5
+
+
+async def test_a_long_watch_samples_less_often(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1000.0]
+    pauses: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # the watch's pauses, on a clock of its own
+        pauses.append(seconds)
+        clock[0] += seconds
+
+    monkeypatch.setattr(watch.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(watch.asyncio, "sleep", sleep)
+    watcher = _Scripted(itertools.count())  # one more output per sample: never stalled
+    await watcher.until(2_000, timeout_s=5, alive=_running)
+    assert pauses[:200] == [0.02] * 200  # the first 4 s
+    assert pauses[-1] == 0.5
+    assert clock[0] - 1000.0 > 300  # 2,000 samples at 20 ms would have been 40 s
+    assert all(b >= a for a, b in itertools.pairwise(pauses))
