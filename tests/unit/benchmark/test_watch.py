@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from types import SimpleNamespace
 
 import pytest
 
@@ -56,8 +57,9 @@ async def test_a_long_watch_samples_less_often(monkeypatch: pytest.MonkeyPatch) 
         pauses.append(seconds)
         clock[0] += seconds
 
-    monkeypatch.setattr(watch.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(watch.asyncio, "sleep", sleep)
+    # the watch module's clock and pauses only, not the event loop's
+    monkeypatch.setattr(watch, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(watch, "asyncio", SimpleNamespace(sleep=sleep))
     watcher = _Scripted(itertools.count())  # one more output per sample: never stalled
     await watcher.until(2_000, timeout_s=5, alive=_running)
     assert pauses[:200] == [0.02] * 200  # the first 4 s
