@@ -4,6 +4,7 @@ One command runs every variant on the same broker and the same simulated market 
 load zones at 5-minute intervals, a share of corrupt messages), each on fresh topics:
 
 - ``passthrough``: raw aiokafka consume -> produce (acks=all) -> commit in whole record batches: the ceiling;
+- ``passthrough-x6``: the same writing six records per input, as many as the worker writes (no processing);
 - ``faust-naive``: a plain per-event Faust agent with a table write per event;
 - ``quix``: the equivalent Quix Streams pipeline in ``bench/peers/`` (the bench extra);
 - ``streamer-1``, ``streamer-2``: real ``streamer worker`` processes.

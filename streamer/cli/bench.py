@@ -14,6 +14,7 @@ from streamer.errors import StreamerError
 __all__ = ["bench"]
 
 _MEASUREMENTS = ("compare", "memory", "restore", "soak")
+# streamer.benchmark.variants.VARIANTS by name (a unit test keeps them equal): not imported for --help
 _VARIANTS = ("passthrough", "passthrough-x6", "faust-naive", "quix", "streamer-1", "streamer-2")
 
 

@@ -146,3 +146,11 @@ def test_sink_without_a_broker_exits_1_with_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach Kafka" in lines[0], result.stderr
+
+
+def test_bench_accepts_exactly_the_variants_the_harness_runs() -> None:
+    # The CLI keeps its own list so that `streamer --help` does not import the harness (aiohttp, aiokafka).
+    from streamer.benchmark.variants import VARIANTS
+    from streamer.cli.bench import _VARIANTS
+
+    assert tuple(v.name for v in VARIANTS) == _VARIANTS
