@@ -136,7 +136,12 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     # Co-partitioned with the raw topics; written in bulk through TableState, never per key (see
     # streamer.state for the key layout). Its partition DBs share one cache and one memtable budget.
     table = app.restoring_table(
-        STATE_TABLE, default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions
+        STATE_TABLE,
+        default=None,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=settings.partitions,
+        extra_topic_configs={"segment.bytes": str(settings.changelog_segment_bytes)},
     )
     table.rocksdb_memory = RocksMemory(
         block_cache_bytes=settings.rocksdb_block_cache_bytes,

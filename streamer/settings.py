@@ -29,6 +29,7 @@ ENV_PREFIX = "STREAMER_"
 # Defaults shared with StreamerApp, which an embedding program may build without create_app.
 FETCH_BUFFER_BYTES = 96 * 1024 * 1024
 FETCH_MAX_WAIT_MS = 20
+CHANGELOG_SEGMENT_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,10 @@ class Settings:
     # it owns: one block cache, and one budget for all memtables together.
     rocksdb_block_cache_bytes: int = 32 * 1024 * 1024
     rocksdb_write_buffer_bytes: int = 32 * 1024 * 1024
+    # Segment size of the state changelog topic Faust creates. Kafka compacts only closed segments, and its
+    # default segment is 1 GiB, so a smaller changelog was never compacted and a restore read every update
+    # ever written (see docs/state.md).
+    changelog_segment_bytes: int = CHANGELOG_SEGMENT_BYTES
     # Raw records fetched and not yet processed, divided evenly over the raw partitions a worker owns (1 to 8
     # MiB each): 8 MiB per partition at 4 partitions of 3 topics, 2 MiB at 16.
     fetch_buffer_bytes: int = FETCH_BUFFER_BYTES
@@ -145,6 +150,7 @@ _INT_RANGES: dict[str, tuple[int, int | None]] = {
     "table_standby_replicas": (0, None),
     "rocksdb_block_cache_bytes": (0, None),
     "rocksdb_write_buffer_bytes": (256 * 1024, None),
+    "changelog_segment_bytes": (1024 * 1024, None),  # Kafka's smallest segment.bytes
     "fetch_buffer_bytes": (1024 * 1024, None),
     "fetch_max_wait_ms": (1, 1500),
     "grace_ms": (0, None),

@@ -85,6 +85,12 @@ __all__ = ["worker"]
     help="RocksDB memtables of every table partition of the worker together [default 33554432].",
 )
 @option(
+    "--changelog-segment-bytes",
+    type=click.IntRange(1024 * 1024),
+    help="Segment size of the state changelog topic when the worker creates it; Kafka compacts closed "
+    "segments only, so smaller ones keep a restore short [default 16777216].",
+)
+@option(
     "--fetch-buffer-bytes",
     type=click.IntRange(1024 * 1024),
     help="Raw records fetched ahead of processing, over all the worker's raw partitions together "

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.structs import ConsumerRecord
 
 from streamer.admin import existing_topics
@@ -99,6 +101,21 @@ async def read_all(
         return out
     finally:
         await consumer.stop()
+
+
+async def topic_config(bootstrap: str, topic: str, name: str) -> str | None:
+    """The broker's value of one config of ``topic`` (its own or the broker default)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        resource = ConfigResource(ConfigResourceType.TOPIC, topic, {name: None})
+        (response,) = await admin.describe_configs([resource])
+    finally:
+        await admin.close()
+    ((error, message, _type, _name, entries),) = response.resources
+    assert error == 0, f"describe configs of {topic}: {message}"
+    values = {entry[0]: entry[1] for entry in entries}
+    return values.get(name)
 
 
 def start_worker(bootstrap: str, prefix: str, data_dir: Path, *extra: str) -> subprocess.Popen[bytes]:

@@ -24,7 +24,7 @@ import orjson
 import pytest
 from aiokafka.structs import ConsumerRecord
 
-from tests.integration.kafka_io import kill, produce, read_all, start_worker
+from tests.integration.kafka_io import kill, produce, read_all, start_worker, topic_config
 from tests.integration.test_windows_bars import (
     PARTITIONS,
     bar_identity,
@@ -207,7 +207,10 @@ async def test_worker_on_an_empty_data_dir_rebuilds_state_from_the_changelog(
     assert canon(expected_bars(first_part) + expected_bars(rest)) != canon(expected)
     await setup_topics(bootstrap, topic_prefix)
     (partition,) = await feed(bootstrap, topic_prefix, first_part)
-    first = start_worker(bootstrap, topic_prefix, tmp_path / "w1", *WORKER_ARGS)
+    segment = 1024 * 1024  # Kafka's smallest; the worker's default is 16 MiB
+    first = start_worker(
+        bootstrap, topic_prefix, tmp_path / "w1", *WORKER_ARGS, "--changelog-segment-bytes", str(segment)
+    )
     try:
         await await_bars(bootstrap, topic_prefix, expected_bars(first_part), [first])
         await asyncio.sleep(2)  # a commit interval, so the kill is not mid-batch
@@ -234,6 +237,9 @@ async def test_worker_on_an_empty_data_dir_rebuilds_state_from_the_changelog(
         assert not lost, f"raw.{kind} offsets never processed after the restart: {lost[:10]}... ({len(lost)})"
     repeats = assert_same_bars(records, expected)
     changelog = f"{topic_prefix}app-state-changelog"
+    # Created by the first worker, with segments small enough for Kafka to compact (closed segments only)
+    assert await topic_config(bootstrap, changelog, "segment.bytes") == str(segment)
+    assert await topic_config(bootstrap, changelog, "cleanup.policy") == "compact"
     # The empty data dir reads the partition's changelog from the start, in bulk (streamer.changelog_restore),
     # and Faust's own recovery then starts where the bulk reader stopped: at the last record.
     bulk = re.search(rf"bulk restore of {re.escape(changelog)}\[{partition}\]: offsets (\d+) to (\d+)", log)

@@ -23,6 +23,7 @@ def test_defaults() -> None:
         ({"batch_size": -1}, "batch_size must be >= 1"),
         ({"rocksdb_block_cache_bytes": -5}, "rocksdb_block_cache_bytes must be >= 0"),
         ({"web_port": 70000}, "web_port must be between 0 and 65535"),
+        ({"changelog_segment_bytes": 1024 * 1024 - 1}, "changelog_segment_bytes must be >= 1048576"),
         ({"partitions": "4"}, "partitions must be an integer"),
         ({"detectors_enabled": "ture"}, "detectors_enabled must be true or false"),
         ({"grace_ms": True}, "grace_ms must be an integer"),
