@@ -232,6 +232,19 @@ _HEADER = [
 MIX_SHIFT = 0.05  # a topic's share of the outputs moving more than this between the first and last tenth
 
 
+def _records(restore: Mapping[str, Any]) -> str:
+    records = restore.get("changelog_records")
+    return "" if records is None else f"{_fmt(records)} records of "
+
+
+def _changelog(soak: Mapping[str, Any]) -> str:
+    """What the worker's changelog held after the soak (results from before the field have none)."""
+    records, live = soak.get("changelog_records"), soak.get("changelog_live_keys")
+    if records is None or live is None:
+        return ""
+    return f"; changelog after it: {_fmt(records)} records for {_fmt(live)} live keys"
+
+
 def _mix_shift(soak: Mapping[str, Any]) -> str:
     """A warning when the soak's first and last tenths processed different kinds of messages, so their rates
     compare the kinds rather than early and late; empty otherwise."""
@@ -273,14 +286,15 @@ def _other_lines(results: Mapping[str, Any]) -> list[tuple[str, str]]:
                 f"({_fmt(soak.get('last_vs_first_tenth'), 2)}x; on a line through all ten: "
                 f"{_fmt(fitted, 2)}x); "
                 f"RSS {_fmt(rss[0])} -> {_fmt(rss[-1])} MiB, "
-                f"peak {_fmt(soak.get('peak_rss_mib'))} MiB{_mix_shift(soak)}",
+                f"peak {_fmt(soak.get('peak_rss_mib'))} MiB{_changelog(soak)}{_mix_shift(soak)}",
             )
         )
     restore = results.get("restore")
     if restore:
         out.append(
             (
-                f"restore: {_fmt(restore.get('state_keys'))} state keys from the changelog, empty data dir",
+                f"restore: {_fmt(restore.get('state_keys'))} state keys from {_records(restore)}the "
+                "changelog, empty data dir",
                 f"restored in {_fmt(restore.get('restore_s'), 1)} s (/readyz after "
                 f"{_fmt(restore.get('restore_ready_s'), 1)} s, first output after "
                 f"{_fmt(restore.get('restore_first_output_s'), 1)} s; start-up on an empty changelog: "

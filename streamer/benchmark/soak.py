@@ -7,7 +7,9 @@ Two measurements use it:
 - ``memory``: very many series (100k) over a few intervals on many partitions, so state that grows with the
   number of series shows in the RSS.
 
-The backlog is produced before the worker starts; the tenths are counted from its first output.
+The backlog is produced before the worker starts; the tenths are counted from its first output. After the
+run, the state changelog is read once: its records against its live keys are what compaction left for a
+restore to read.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from streamer.admin import create_topics
 from streamer.benchmark.loader import load_backlog
 from streamer.benchmark.processes import status_kib
+from streamer.benchmark.restore import count_live_keys
 from streamer.benchmark.stats import (
     fitted_last_vs_first,
     segment_cpu_us,
@@ -32,6 +35,7 @@ from streamer.benchmark.variants import Variant
 from streamer.benchmark.watch import MemorySample, OutputWatcher
 from streamer.benchmark.workload import Workload
 from streamer.errors import BenchmarkError
+from streamer.pipeline import STATE_TABLE
 from streamer.settings import Settings
 
 __all__ = ["rss_by_tenth", "run_soak"]
@@ -81,6 +85,9 @@ async def run_soak(
                 raise BenchmarkError(worker.exit_reason())
         finally:
             worker.kill()
+    # What a restore of this worker would read: compaction keeps it near the live keys, however long it ran.
+    changelog = f"{settings.app_id}-{STATE_TABLE}-changelog"
+    records, live = await count_live_keys(settings, changelog, settings.partitions)
     window = steady_window(watcher.samples, loaded)
     tenths = segment_rates(watcher.samples, loaded, 10)
     rss = rss_by_tenth(watcher.memory, loaded)
@@ -109,4 +116,6 @@ async def run_soak(
         if len(known_rss) > 1
         else None,
         "peak_rss_mib": round(peak_kib / 1024, 1),
+        "changelog_records": records,
+        "changelog_live_keys": live,
     }

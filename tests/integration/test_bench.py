@@ -131,6 +131,8 @@ def test_soak_and_restore_run(kafka_broker: LocalBroker, tmp_path: Path) -> None
     assert sum(total > 0.99 for total in sums) >= 3, sums
     # 20 price nodes to 5 load zones: prices in most tenths (the load topic may be done before the first)
     assert sum(share > 0.5 for share in shares["enriched.prices"]) >= 3, shares
+    # a revision entry per valid event at least, each written once; the summaries and panes more often
+    assert 900 <= section["changelog_live_keys"] <= section["changelog_records"]
     restore = BenchOptions("restore", keys=3000, nodes=40, zones=5, results=path, plot=False, timeout_s=180)
     results, _ = run_benchmark(settings, kafka_broker.bootstrap, restore)
     section = results["restore"]

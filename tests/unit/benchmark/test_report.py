@@ -133,6 +133,18 @@ def test_a_soak_whose_tenths_hold_different_kinds_says_so() -> None:
     assert "NOT comparable" not in report.text(uniform)
 
 
+def test_the_changelog_a_restore_reads_is_shown_beside_the_keys() -> None:
+    soak = {**RESULTS["soak"], "changelog_records": 1_234_567, "changelog_live_keys": 610_000}
+    restore = {"state_keys": 1_049_489, "changelog_records": 2_247_012, "restore_s": 15.9}
+    text = report.markdown({**RESULTS, "soak": soak, "restore": restore})
+    assert "peak 210 MiB; changelog after it: 1,234,567 records for 610,000 live keys |" in text
+    assert "| restore: 1,049,489 state keys from 2,247,012 records of the changelog, empty data dir |" in text
+    # results from before the fields: the rows as they were
+    older = report.markdown({**RESULTS, "restore": {"state_keys": 5, "restore_s": 1.0}})
+    assert "changelog after it" not in older
+    assert "| restore: 5 state keys from the changelog, empty data dir |" in older
+
+
 def test_latency_not_measured_at_half_load_is_marked_and_says_why() -> None:
     # 2026-12-01's table run: the harness fed the passthrough's phase at 94% of its rate on a saturated
     # machine, and faust-naive's outputs came 1.1 s after the feed ended; quix and streamer held the load.
