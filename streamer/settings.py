@@ -29,7 +29,6 @@ ENV_PREFIX = "STREAMER_"
 # Defaults shared with StreamerApp, which an embedding program may build without create_app.
 FETCH_BUFFER_BYTES = 96 * 1024 * 1024
 FETCH_MAX_WAIT_MS = 20
-CHANGELOG_SEGMENT_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +57,7 @@ class Settings:
     # Segment size of the state changelog topic Faust creates. Kafka compacts only closed segments, and its
     # default segment is 1 GiB, so a smaller changelog was never compacted and a restore read every update
     # ever written (see docs/state.md).
-    changelog_segment_bytes: int = CHANGELOG_SEGMENT_BYTES
+    changelog_segment_bytes: int = 16 * 1024 * 1024
     # Raw records fetched and not yet processed, divided evenly over the raw partitions a worker owns (1 to 8
     # MiB each): 8 MiB per partition at 4 partitions of 3 topics, 2 MiB at 16.
     fetch_buffer_bytes: int = FETCH_BUFFER_BYTES
