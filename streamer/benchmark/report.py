@@ -21,6 +21,7 @@ from streamer.benchmark.stats import fitted_last_vs_first
 __all__ = [
     "MEASUREMENTS",
     "Target",
+    "borrow",
     "latency_off_load",
     "load",
     "markdown",
@@ -256,6 +257,19 @@ def _mix_shift(soak: Mapping[str, Any]) -> str:
     return f"; NOT comparable, the tenths hold different kinds ({', '.join(moved)})" if moved else ""
 
 
+def borrow(results: Mapping[str, Any], other: Mapping[str, Any], measurement: str) -> dict[str, Any]:
+    """``results`` with ``other``'s ``measurement`` section (another day's), which keeps its own date: the
+    table says where it came from (a measurement the day's changes did not touch, e.g. a 45-minute one)."""
+    if measurement not in MEASUREMENTS or not other.get(measurement):
+        raise ValueError(f"no {measurement!r} section in the results of {other.get('date', '?')}")
+    return {**results, measurement: {**other[measurement], "borrowed_from": other.get("date", "?")}}
+
+
+def _borrowed(section: Mapping[str, Any]) -> str:
+    day = section.get("borrowed_from")
+    return "" if day is None else f" (measured {day}: `bench/results/{day}.json`)"
+
+
 def _other_lines(results: Mapping[str, Any]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     memory = results.get("memory")
@@ -268,7 +282,7 @@ def _other_lines(results: Mapping[str, Any]) -> list[tuple[str, str]]:
                 f"peak RSS {_fmt(memory.get('peak_rss_mib'))} MiB; RSS by tenth "
                 f"{_fmt((memory.get('rss_mib_by_tenth') or [None])[0])} -> "
                 f"{_fmt((memory.get('rss_mib_by_tenth') or [None])[-1])} MiB; "
-                f"{_fmt(memory.get('events_per_s'))} events/s",
+                f"{_fmt(memory.get('events_per_s'))} events/s{_borrowed(memory)}",
             )
         )
     soak = results.get("soak")
@@ -286,7 +300,8 @@ def _other_lines(results: Mapping[str, Any]) -> list[tuple[str, str]]:
                 f"({_fmt(soak.get('last_vs_first_tenth'), 2)}x; on a line through all ten: "
                 f"{_fmt(fitted, 2)}x); "
                 f"RSS {_fmt(rss[0])} -> {_fmt(rss[-1])} MiB, "
-                f"peak {_fmt(soak.get('peak_rss_mib'))} MiB{_changelog(soak)}{_mix_shift(soak)}",
+                f"peak {_fmt(soak.get('peak_rss_mib'))} MiB{_changelog(soak)}{_mix_shift(soak)}"
+                f"{_borrowed(soak)}",
             )
         )
     restore = results.get("restore")
@@ -298,7 +313,7 @@ def _other_lines(results: Mapping[str, Any]) -> list[tuple[str, str]]:
                 f"restored in {_fmt(restore.get('restore_s'), 1)} s (/readyz after "
                 f"{_fmt(restore.get('restore_ready_s'), 1)} s, first output after "
                 f"{_fmt(restore.get('restore_first_output_s'), 1)} s; start-up on an empty changelog: "
-                f"{_fmt(restore.get('baseline_ready_s'), 1)} s)",
+                f"{_fmt(restore.get('baseline_ready_s'), 1)} s){_borrowed(restore)}",
             )
         )
     return out

@@ -145,6 +145,17 @@ def test_the_changelog_a_restore_reads_is_shown_beside_the_keys() -> None:
     assert "| restore: 5 state keys from the changelog, empty data dir |" in older
 
 
+def test_a_borrowed_measurement_says_which_day_it_is_from() -> None:
+    older = {"date": "2026-01-01", "memory": {"peak_rss_mib": 459.0, "workload": {"series": 100_002}}}
+    table = report.markdown(report.borrow(RESULTS, older, "memory"))
+    assert "peak RSS 459 MiB" in table
+    assert "events/s (measured 2026-01-01: `bench/results/2026-01-01.json`) |" in table
+    assert "| RSS with 100k series | <= 512 MiB | 459.00 MiB | yes |" in table
+    assert "(measured" not in report.markdown(RESULTS)  # the file's own sections carry no date
+    with pytest.raises(ValueError, match="no 'restore' section in the results of 2026-01-01"):
+        report.borrow(RESULTS, older, "restore")
+
+
 def test_latency_not_measured_at_half_load_is_marked_and_says_why() -> None:
     # 2026-12-01's table run: the harness fed the passthrough's phase at 94% of its rate on a saturated
     # machine, and faust-naive's outputs came 1.1 s after the feed ended; quix and streamer held the load.
