@@ -35,6 +35,10 @@ def main() -> None:
         raise SystemExit(f"bench_readme: {args.results} does not exist or is empty")
     for spec in args.borrow:
         measurement, _, other = spec.partition("=")
+        if not other or not Path(other).is_file():
+            raise SystemExit(
+                f"bench_readme: --borrow {spec!r}: give MEASUREMENT=FILE of an existing results file"
+            )
         try:
             results = borrow(results, load(Path(other)), measurement)
         except ValueError as exc:

@@ -19,6 +19,7 @@ import orjson
 from streamer.benchmark.stats import fitted_last_vs_first
 
 __all__ = [
+    "BORROWABLE",
     "MEASUREMENTS",
     "Target",
     "borrow",
@@ -257,10 +258,15 @@ def _mix_shift(soak: Mapping[str, Any]) -> str:
     return f"; NOT comparable, the tenths hold different kinds ({', '.join(moved)})" if moved else ""
 
 
+BORROWABLE = ("memory", "restore", "soak")  # one row each, which names the day; the compare is the table
+
+
 def borrow(results: Mapping[str, Any], other: Mapping[str, Any], measurement: str) -> dict[str, Any]:
     """``results`` with ``other``'s ``measurement`` section (another day's), which keeps its own date: the
     table says where it came from (a measurement the day's changes did not touch, e.g. a 45-minute one)."""
-    if measurement not in MEASUREMENTS or not other.get(measurement):
+    if measurement not in BORROWABLE:
+        raise ValueError(f"only {', '.join(BORROWABLE)} can come from another day, not {measurement!r}")
+    if not other.get(measurement):
         raise ValueError(f"no {measurement!r} section in the results of {other.get('date', '?')}")
     return {**results, measurement: {**other[measurement], "borrowed_from": other.get("date", "?")}}
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "bench_readme.py"
 
@@ -40,3 +41,15 @@ def test_borrowing_a_measurement_the_other_file_lacks_is_a_one_line_error(tmp_pa
     assert done.returncode == 1
     assert done.stderr.strip() == "bench_readme: no 'memory' section in the results of 2026-01-01"
     assert readme.read_text(encoding="utf-8") == "<!-- bench:begin -->\n<!-- bench:end -->\n"
+
+
+@pytest.mark.parametrize("spec", ["memory", "memory=", "memory=no-such.json"])
+def test_a_borrow_without_an_existing_file_is_a_one_line_error(tmp_path: Path, spec: str) -> None:
+    today, readme = tmp_path / "2026-01-02.json", tmp_path / "README.md"
+    today.write_bytes(orjson.dumps({"date": "2026-01-02", "restore": {"state_keys": 1000}}))
+    readme.write_text("<!-- bench:begin -->\n<!-- bench:end -->\n", encoding="utf-8")
+    done = _run(today, "--readme", readme, "--borrow", spec)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"bench_readme: --borrow {spec!r}: give MEASUREMENT=FILE of an existing results file"
+    )

@@ -154,6 +154,10 @@ def test_a_borrowed_measurement_says_which_day_it_is_from() -> None:
     assert "(measured" not in report.markdown(RESULTS)  # the file's own sections carry no date
     with pytest.raises(ValueError, match="no 'restore' section in the results of 2026-01-01"):
         report.borrow(RESULTS, older, "restore")
+    with pytest.raises(
+        ValueError, match="only memory, restore, soak can come from another day, not 'compare'"
+    ):
+        report.borrow(RESULTS, {**older, "compare": RESULTS["compare"]}, "compare")
 
 
 def test_latency_not_measured_at_half_load_is_marked_and_says_why() -> None:
