@@ -22,6 +22,8 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 
 from tests.integration.kafka_io import kill, produce, read_all, start_worker, topic_config
@@ -196,8 +198,50 @@ async def test_sigkilled_worker_restarted_on_its_data_dir_emits_the_same_bars(
     )
 
 
+async def create_compacting_changelog(bootstrap: str, topic: str) -> None:
+    """The state changelog, made before the worker would: segments that roll every 100 ms of writes and a log
+    cleaner that takes any dirty share, so the broker compacts it within the test (not at 16 MiB)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        config = {"cleanup.policy": "compact", "segment.ms": "100", "min.cleanable.dirty.ratio": "0.01"}
+        response = await admin.create_topics([NewTopic(topic, PARTITIONS, 1, topic_configs=config)])
+    finally:
+        await admin.close()
+    assert all(error == 0 for _, error, *_ in response.topic_errors), response
+
+
+async def changelog_span(bootstrap: str, topic: str, partition: int) -> tuple[int, int]:
+    """(records, offsets) of one changelog partition: fewer records than offsets once it is compacted."""
+    tp = TopicPartition(topic, partition)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        end = (await consumer.end_offsets([tp]))[tp]
+        records = 0
+        while await consumer.position(tp) < end:
+            records += len((await consumer.getmany(tp, timeout_ms=1000)).get(tp, []))
+    finally:
+        await consumer.stop()
+    return records, end
+
+
+async def await_compaction(bootstrap: str, topic: str, partition: int, timeout_s: float) -> tuple[int, int]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        records, offsets = await changelog_span(bootstrap, topic, partition)
+        if records < offsets:
+            return records, offsets
+        assert time.monotonic() < deadline, f"{topic}[{partition}] not compacted in {timeout_s}s"
+        await asyncio.sleep(2)  # the log cleaner looks every 15 s
+
+
+@pytest.mark.parametrize("compacted", [False, True], ids=["as-written", "compacted"])
 async def test_worker_on_an_empty_data_dir_rebuilds_state_from_the_changelog(
-    bootstrap: str, topic_prefix: str, tmp_path: Path
+    bootstrap: str, topic_prefix: str, tmp_path: Path, compacted: bool
 ):
     messages = sa1_messages("200901")
     cut = len(messages) // 2 + 7  # mid-day: hopping and hourly windows are open across the cut
@@ -206,16 +250,30 @@ async def test_worker_on_an_empty_data_dir_rebuilds_state_from_the_changelog(
     # Fresh state at the cut gives other bars: without the changelog this test fails.
     assert canon(expected_bars(first_part) + expected_bars(rest)) != canon(expected)
     await setup_topics(bootstrap, topic_prefix)
-    (partition,) = await feed(bootstrap, topic_prefix, first_part)
+    changelog = f"{topic_prefix}app-state-changelog"
+    if compacted:
+        await create_compacting_changelog(bootstrap, changelog)
     segment = 1024 * 1024  # Kafka's smallest; the worker's default is 16 MiB
     first = start_worker(
         bootstrap, topic_prefix, tmp_path / "w1", *WORKER_ARGS, "--changelog-segment-bytes", str(segment)
     )
     try:
+        partitions: set[int] = set()
+        for n in range(4):  # in parts, so the changelog's segments roll between batches
+            partitions |= await feed(bootstrap, topic_prefix, first_part[n * cut // 4 : (n + 1) * cut // 4])
+            await asyncio.sleep(1)
+        (partition,) = partitions
         await await_bars(bootstrap, topic_prefix, expected_bars(first_part), [first])
         await asyncio.sleep(2)  # a commit interval, so the kill is not mid-batch
     finally:
         kill(first)
+    if compacted:
+        # Overwritten summaries, panes and meta gone from the log, tombstones of closed panes kept.
+        kept, offsets = await await_compaction(bootstrap, changelog, partition, timeout_s=90)
+    else:
+        # Created by the first worker, with segments small enough for Kafka to compact (closed segments only)
+        assert await topic_config(bootstrap, changelog, "segment.bytes") == str(segment)
+        assert await topic_config(bootstrap, changelog, "cleanup.policy") == "compact"
     fresh_dir = tmp_path / "w2"
     second = start_worker(bootstrap, topic_prefix, fresh_dir, *WORKER_ARGS)
     try:
@@ -236,10 +294,6 @@ async def test_worker_on_an_empty_data_dir_rebuilds_state_from_the_changelog(
         lost = sorted(set(range(sent)) - seen)
         assert not lost, f"raw.{kind} offsets never processed after the restart: {lost[:10]}... ({len(lost)})"
     repeats = assert_same_bars(records, expected)
-    changelog = f"{topic_prefix}app-state-changelog"
-    # Created by the first worker, with segments small enough for Kafka to compact (closed segments only)
-    assert await topic_config(bootstrap, changelog, "segment.bytes") == str(segment)
-    assert await topic_config(bootstrap, changelog, "cleanup.policy") == "compact"
     # The empty data dir reads the partition's changelog from the start, in bulk (streamer.changelog_restore),
     # and Faust's own recovery then starts where the bulk reader stopped: at the last record.
     bulk = re.search(rf"bulk restore of {re.escape(changelog)}\[{partition}\]: offsets (\d+) to (\d+)", log)
@@ -250,9 +304,14 @@ async def test_worker_on_an_empty_data_dir_rebuilds_state_from_the_changelog(
     assert start == 0, "an empty data dir must restore from the start of the changelog"
     assert end > 0, "nothing was restored from the changelog"
     assert started == highwater == end - 1, "Faust's recovery should find the bulk restore complete"
+    restored = re.search(rf"restored (\d+) changelog records of {re.escape(changelog)}", log)
+    assert restored is not None
+    if compacted:
+        assert end >= offsets and int(restored[1]) < end, "the restore did not read a compacted changelog"
+        print(f"\nrecovery/compacted changelog: the cleaner left {kept} records of {offsets} offsets")
     print(
-        f"\nrecovery/empty data dir: restored {changelog}[{partition}] offsets 0..{end - 1} in bulk;",
-        f"equal bars, {repeats} byte-identical repeats",
+        f"\nrecovery/empty data dir: restored {restored[1]} records of {changelog}[{partition}], offsets "
+        f"0..{end - 1}, in bulk; equal bars, {repeats} byte-identical repeats",
     )
 
 
