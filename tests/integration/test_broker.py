@@ -33,9 +33,17 @@ def _streamer(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _java_pids_for(home: Path) -> list[int]:
+def _java_commands_for(home: Path) -> dict[int, list[str]]:
     out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [int(line.split()[0]) for line in out.splitlines() if "kafka.Kafka" in line and str(home) in line]
+    return {
+        int(line.split()[0]): line.split()[1:]
+        for line in out.splitlines()
+        if "kafka.Kafka" in line and str(home) in line
+    }
+
+
+def _java_pids_for(home: Path) -> list[int]:
+    return list(_java_commands_for(home))
 
 
 def test_kafka_start_is_idempotent_and_stop_leaves_no_process(tmp_path: Path) -> None:
@@ -52,7 +60,11 @@ def test_kafka_start_is_idempotent_and_stop_leaves_no_process(tmp_path: Path) ->
         assert again.stdout.strip().splitlines()[-1] == f"127.0.0.1:{port}"
         status = _streamer("kafka", "status", "--port", str(port), "--json", home=home)
         assert status.returncode == 0 and orjson.loads(status.stdout)["running"] is True
-        assert len(_java_pids_for(home)) == 1
+        (args,) = _java_commands_for(home).values()
+        # The whole heap from the start, as Kafka's own script runs it (a small start heap kept G1 marking
+        # constantly), and a GC log beside the broker's log.
+        assert "-Xms768m" in args and "-Xmx768m" in args, args
+        assert (home / "gc.log").stat().st_size > 0
     finally:
         stop = _streamer("kafka", "stop", "--port", str(port), home=home)
     assert stop.returncode == 0, stop.stderr
