@@ -7,8 +7,9 @@ For each variant, on fresh topics:
 2. produce the backlog of ``messages`` as fast as the broker takes it;
 3. throughput: sample its outputs and CPU until it wrote one primary output per input. The steady window runs
    from the first output seen once the backlog is in Kafka to the last (:func:`~.stats.steady_window`);
-4. latency: feed ``latency_messages`` more at half the steady rate, each stamped with its send time, and
-   measure every output's append time minus that stamp (:mod:`~.latency`);
+4. latency: feed ``latency_messages`` more at half the steady rate (or at ``latency_rate``, one load for
+   every run), each stamped with its send time, and measure every output's append time minus that stamp
+   (:mod:`~.latency`);
 5. read the processes' peak RSS, stop them.
 """
 
@@ -62,8 +63,10 @@ async def run_variant(
     latency_s: float,
     timeout_s: float,
     broker_pid: int | None = None,
+    latency_rate: float | None = None,
 ) -> dict[str, Any]:
-    """One variant, start to stop; its row of the report."""
+    """One variant, start to stop; its row of the report. The latency phase runs at ``latency_rate``, or at
+    half the variant's own rate."""
     prefix = f"bench-{run_id}.{variant.name}."
     settings = replace(base, topic_prefix=prefix, app_id=f"{prefix}app")
     await create_topics(settings, variant.topic_plan(settings))
@@ -88,9 +91,9 @@ async def run_variant(
         rate = window.events_per_s
         latency: dict[str, Any] | None = None
         if rate is not None and latency_pool:
-            half = rate / 2
-            n = max(1, min(len(latency_pool), int(half * latency_s)))
-            result = await measure_latency(settings, outputs, latency_pool[:n], half, timeout_s)
+            paced = rate / 2 if latency_rate is None else latency_rate
+            n = max(1, min(len(latency_pool), int(paced * latency_s)))
+            result = await measure_latency(settings, outputs, latency_pool[:n], paced, timeout_s)
             latency = result.as_dict()
         pids = _pids(children)
         peak_kib = status_kib(pids, "VmHWM")
@@ -137,6 +140,7 @@ async def run_compare(
     work: Path,
     run_id: str,
     broker_pid: int | None = None,
+    latency_rate: float | None = None,
 ) -> dict[str, Any]:
     """Every variant in turn; a failed variant gets its error in its row and the others still run."""
     every = list(workload.messages(2 * messages))  # one feed: the backlog, then the latency phase's inputs
@@ -155,6 +159,7 @@ async def run_compare(
                 latency_s=latency_s,
                 timeout_s=timeout_s,
                 broker_pid=broker_pid,
+                latency_rate=latency_rate,
             )
         except (StreamerError, ValueError) as exc:
             row = {"variant": v.name, "error": str(exc)}
@@ -162,5 +167,6 @@ async def run_compare(
     return {
         "workload": {**workload.describe(), "messages": messages},
         "latency_s": latency_s,
+        "latency_rate": latency_rate,
         "variants": rows,
     }

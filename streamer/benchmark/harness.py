@@ -52,6 +52,7 @@ class BenchOptions:
     seed: int = 2024
     variants: tuple[str, ...] = tuple(v.name for v in VARIANTS)
     latency_s: float = 20.0
+    latency_rate: float | None = None  # events/s of every latency phase (default: half the variant's rate)
     timeout_s: float = 1800.0
     results: Path | None = None  # default: RESULTS_DIR/<date>.json
     plot: bool = True
@@ -105,6 +106,7 @@ async def _measure(
             [variant(name) for name in options.variants],
             messages=options.size("messages"),
             latency_s=options.latency_s,
+            latency_rate=options.latency_rate,
             timeout_s=timeout_s,
             work=work,
             run_id=run_id,

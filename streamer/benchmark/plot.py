@@ -48,7 +48,9 @@ def write_plot(results: Mapping[str, Any], path: Path) -> None:
         ax.bar([k - 0.2 for k in x], [v or 0 for v in p50], width=0.4, label="p50", color="#3b6ea5")
         ax.bar([k + 0.2 for k in x], [v or 0 for v in p99], width=0.4, label="p99", color="#c0504d")
         ax.set_xticks(list(x), names, fontsize=8, rotation=20)
-        ax.set_title("end-to-end latency at half of each one's rate", fontsize=10)
+        fixed = (results.get("compare") or {}).get("latency_rate")
+        load = f"{fixed:,.0f} events/s" if fixed else "half of each one's rate"
+        ax.set_title(f"end-to-end latency at {load}", fontsize=10)
         ax.set_ylabel("ms", fontsize=8)
         ax.legend(fontsize=8)
         i = 2

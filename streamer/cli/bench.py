@@ -65,6 +65,12 @@ def _variants(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     help="compare: longest latency phase per variant, at half its rate.",
 )
 @option(
+    "--latency-rate",
+    type=click.FloatRange(1.0),
+    help="compare: feed every variant's latency phase at this many events/s instead of half its own rate, "
+    "so that runs of one variant compare at one load (the p99 target is at half load: not judged then).",
+)
+@option(
     "--timeout-s",
     type=click.FloatRange(1.0),
     default=1800.0,

@@ -142,3 +142,52 @@ def test_soak_and_restore_run(kafka_broker: LocalBroker, tmp_path: Path) -> None
     assert section["restore_s"] == min(section["restore_ready_s"], section["restore_first_output_s"])
     assert _positive(section["baseline_ready_s"])
     assert results["soak"]["workload"]["intervals"] == 40  # both sections in one file
+
+
+def test_compare_feeds_the_latency_phase_at_a_chosen_rate(kafka_broker: LocalBroker, tmp_path: Path) -> None:
+    """``--latency-rate`` holds every variant's latency phase at one load, so runs compare at equal load."""
+    results_path = tmp_path / "fixed.json"
+    command = [
+        sys.executable,
+        "-m",
+        "streamer.cli",
+        "bench",
+        "compare",
+        "--bootstrap",
+        kafka_broker.bootstrap,
+        "--variants",
+        "passthrough",
+        "--messages",
+        "1000",
+        "--nodes",
+        "45",
+        "--zones",
+        "5",
+        "--latency-s",
+        "2",
+        "--latency-rate",
+        "150",
+        "--timeout-s",
+        "180",
+        "--results",
+        str(results_path),
+        "--no-plot",
+        "--json",
+    ]
+    run = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    compare = orjson.loads(run.stdout)["compare"]
+    assert compare["latency_rate"] == 150.0
+    (row,) = compare["variants"]
+    assert "error" not in row, row.get("error")
+    latency = row["latency"]
+    assert latency["rate_per_s"] == 150.0  # not half of the passthrough's thousands per second
+    assert latency["inputs"] == 300 and latency["outputs"] == 300
+    bad = subprocess.run(
+        [sys.executable, "-m", "streamer.cli", "bench", "compare", "--latency-rate", "0"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert bad.returncode != 0 and "--latency-rate" in bad.stderr

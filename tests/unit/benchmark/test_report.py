@@ -198,3 +198,12 @@ def test_latency_not_measured_at_half_load_is_marked_and_says_why() -> None:
     assert "\\" + note in lines
     assert note in report.text(results).splitlines()
     assert "not at half load" not in report.markdown(RESULTS)
+
+
+def test_a_latency_phase_at_a_chosen_rate_is_named_and_not_judged_against_the_half_load_target() -> None:
+    fixed = {**RESULTS, "compare": {**RESULTS["compare"], "latency_rate": 1300.0}}
+    assert "latency at 1,300 events/s for every variant for up to 20.0 s" in report.text(fixed)
+    assert "latency at half of each variant's rate" in report.text(RESULTS)
+    p99 = {t.name: t for t in report.targets(fixed)}["streamer p99 at half load"]
+    assert p99.value is None and p99.met is None
+    assert {t.name: t for t in report.targets(RESULTS)}["streamer p99 at half load"].value == 45.0
