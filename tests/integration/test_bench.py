@@ -44,30 +44,18 @@ async def _copies_written(bootstrap: str, partitions: int) -> int:
         await consumer.stop()
 
 
+def _small_compare(bootstrap: str, results_path: Path, messages: int, *flags: str) -> list[str]:
+    """``streamer bench compare`` on a market of 52 series, its results as JSON on stdout."""
+    return [
+        *(sys.executable, "-m", "streamer.cli", "bench", "compare", "--bootstrap", bootstrap),
+        *("--messages", str(messages), "--nodes", "45", "--zones", "5", "--timeout-s", "180"),
+        *("--results", str(results_path), "--json", *flags),
+    ]
+
+
 def test_compare_runs_every_variant(kafka_broker: LocalBroker, tmp_path: Path) -> None:
     results_path = tmp_path / "results" / "today.json"
-    command = [
-        sys.executable,
-        "-m",
-        "streamer.cli",
-        "bench",
-        "compare",
-        "--bootstrap",
-        kafka_broker.bootstrap,
-        "--messages",
-        "2000",
-        "--nodes",
-        "45",
-        "--zones",
-        "5",
-        "--latency-s",
-        "1",
-        "--timeout-s",
-        "180",
-        "--results",
-        str(results_path),
-        "--json",
-    ]
+    command = _small_compare(kafka_broker.bootstrap, results_path, 2000, "--latency-s", "1")
     run = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     results = orjson.loads(run.stdout)
@@ -147,33 +135,8 @@ def test_soak_and_restore_run(kafka_broker: LocalBroker, tmp_path: Path) -> None
 def test_compare_feeds_the_latency_phase_at_a_chosen_rate(kafka_broker: LocalBroker, tmp_path: Path) -> None:
     """``--latency-rate`` holds every variant's latency phase at one load, so runs compare at equal load."""
     results_path = tmp_path / "fixed.json"
-    command = [
-        sys.executable,
-        "-m",
-        "streamer.cli",
-        "bench",
-        "compare",
-        "--bootstrap",
-        kafka_broker.bootstrap,
-        "--variants",
-        "passthrough",
-        "--messages",
-        "1000",
-        "--nodes",
-        "45",
-        "--zones",
-        "5",
-        "--latency-s",
-        "2",
-        "--latency-rate",
-        "150",
-        "--timeout-s",
-        "180",
-        "--results",
-        str(results_path),
-        "--no-plot",
-        "--json",
-    ]
+    flags = ("--variants", "passthrough", "--latency-s", "2", "--latency-rate", "150", "--no-plot")
+    command = _small_compare(kafka_broker.bootstrap, results_path, 1000, *flags)
     run = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     compare = orjson.loads(run.stdout)["compare"]
