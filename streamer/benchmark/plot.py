@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from streamer.benchmark import report
+
 __all__ = ["write_plot"]
 
 
@@ -48,9 +50,7 @@ def write_plot(results: Mapping[str, Any], path: Path) -> None:
         ax.bar([k - 0.2 for k in x], [v or 0 for v in p50], width=0.4, label="p50", color="#3b6ea5")
         ax.bar([k + 0.2 for k in x], [v or 0 for v in p99], width=0.4, label="p99", color="#c0504d")
         ax.set_xticks(list(x), names, fontsize=8, rotation=20)
-        fixed = (results.get("compare") or {}).get("latency_rate")
-        load = f"{fixed:,.0f} events/s" if fixed else "half of each one's rate"
-        ax.set_title(f"end-to-end latency at {load}", fontsize=10)
+        ax.set_title(f"end-to-end latency at {report.latency_load(results)}", fontsize=10)
         ax.set_ylabel("ms", fontsize=8)
         ax.legend(fontsize=8)
         i = 2

@@ -23,6 +23,7 @@ __all__ = [
     "MEASUREMENTS",
     "Target",
     "borrow",
+    "latency_load",
     "latency_off_load",
     "load",
     "markdown",
@@ -125,7 +126,7 @@ def targets(results: Mapping[str, Any]) -> list[Target]:
     r = ratios(results)
     streamer = rows.get("streamer-1", {})
     memory, soak, restore = results.get("memory"), results.get("soak"), results.get("restore")
-    half_load = not (results.get("compare") or {}).get("latency_rate")  # else a chosen rate: not judged
+    half_load = _latency_rate(results) is None  # else a chosen rate: not judged
     return [
         Target("streamer vs quix", ">= 2x", r["streamer-1 / quix"], "x", lambda v: v >= 2.0),
         Target(
@@ -326,18 +327,28 @@ def _other_lines(results: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def _latency_rate(results: Mapping[str, Any]) -> float | None:
+    """The rate every latency phase was held at (``--latency-rate``); None: half of each variant's rate."""
+    return (results.get("compare") or {}).get("latency_rate") or None
+
+
+def latency_load(results: Mapping[str, Any]) -> str:
+    """The load of the compare's latency phases, in words."""
+    rate = _latency_rate(results)
+    return "half of each variant's rate" if rate is None else f"{rate:,.0f} events/s for every variant"
+
+
 def _workload_line(results: Mapping[str, Any]) -> str:
     compare = results.get("compare") or {}
     w = compare.get("workload") or {}
     if not w:
         return ""
     corrupt = 100 * w.get("corrupt_rate", 0)
-    rate = compare.get("latency_rate")
-    load = "half of each variant's rate" if not rate else f"{rate:,.0f} events/s for every variant"
     return (
         f"{w.get('messages', 0):,} messages over {w.get('nodes', 0):,} price nodes and "
         f"{w.get('zones', 0)} load zones at 5-minute intervals, {corrupt:.0f}% corrupt, "
-        f"{w.get('partitions')} partitions; latency at {load} for up to {compare.get('latency_s')} s"
+        f"{w.get('partitions')} partitions; latency at {latency_load(results)} for up to "
+        f"{compare.get('latency_s')} s"
     )
 
 
