@@ -6,9 +6,16 @@ the cache, marked dirty, until :meth:`StateStore.take_changes` hands them over o
 that keeps every prefix of them consistent (a crash can persist a prefix of the changelog):
 
 1. raw entries: revision entries, history chunks, deletions of pruned revisions;
-2. panes (and deletions of panes whose windows have all closed);
-3. series summaries (each after the chunks its own encoding produces);
+2. series summaries (each after the chunks its own encoding produces);
+3. panes (and deletions of panes whose windows have all closed);
 4. the partition's meta entry (watermark, next offset) last: once it is durable, everything of the batch is.
+
+Summaries go before panes because a summary's ``last_offset`` decides whether a record consumed again is
+shown to the detectors again. An anomaly published again carries the statistics of the windows it is in,
+so the panes must then be as they were the first time. With this order they are: a prefix that misses a
+summary misses every pane of the batch too. Had the panes come first, a prefix could hold the batch's
+panes but not the summary. The anomaly would then come out again with statistics that already count the
+series' later records of the batch.
 
 After the caller persisted a batch, :meth:`StateStore.evict` trims the cache to its capacity, oldest first;
 the evicted series are told so (their detectors drop the state from memory). Memory is therefore bounded by
@@ -286,11 +293,11 @@ class StateStore:
         if dirty is None:
             return []
         changes: list[Change] = list(dirty.raw.items())
+        for series in dirty.series.values():
+            changes.extend(series.encode())
         for (kind, key, start_ms), pane in dirty.panes.items():
             value = None if pane is None else jsonbytes.dumps(pane.to_list())
             changes.append((pane_key(kind, key, start_ms), value))
-        for series in dirty.series.values():
-            changes.extend(series.encode())
         changes.extend(dirty.meta.values())
         self.written += len(changes)
         self.written_bytes += sum(len(k) + len(v or b"") for k, v in changes)
