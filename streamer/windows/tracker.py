@@ -157,6 +157,7 @@ class ClosedBar:
 
 
 _NO_WINDOWS = AddResult(0, ())
+_SPAN_CACHE = 256  # entries per cache: a partition's events span a few pane starts at a time
 
 
 @dataclass(slots=True)
@@ -240,6 +241,10 @@ class WindowTracker:
         self._next_deadline: int | None = None
         self._ready: list[ClosedBar] = []
         self._closing: _Closing | None = None  # windows closed whose bars are not all computed yet
+        # Per pane start, each spec's window starts and first end; per (pane start, closed end), the windows
+        # current_stats reads. Every series of a partition hits the same few entries for an interval.
+        self._spans: dict[int, tuple[tuple[WindowSpec, range, int], ...]] = {}
+        self._targets: dict[tuple[int, int | None], tuple[tuple[str, int, int], ...]] = {}
         if self.specs and watermark_ms is not None:
             for start_ms, key in self.store.pane_keys():
                 self._index.setdefault(start_ms, []).append(key)
@@ -261,6 +266,20 @@ class WindowTracker:
     def _listed_end(self) -> int | None:
         """Windows with ``end <=`` this have been listed for closing (their bars are out or to come)."""
         return None if self._closed_through is None else self._closed_through - self.grace_ms
+
+    def _spans_of(self, pane_start: int) -> tuple[tuple[WindowSpec, range, int], ...]:
+        """Per spec: the spec, the starts of its windows that contain the pane, the end of the first one."""
+        spans = self._spans.get(pane_start)
+        if spans is None:
+            if len(self._spans) >= _SPAN_CACHE:
+                self._spans.clear()
+            spans = tuple(
+                (spec, starts, starts[0] + spec.size_ms)
+                for spec in self.specs
+                for starts in (_windows_containing(spec, pane_start),)
+            )
+            self._spans[pane_start] = spans
+        return spans
 
     def windows_of(self, event_ms: int) -> list[tuple[WindowSpec, int, int, bool]]:
         """Every window of ``event_ms``: (spec, start, end, closed)."""
@@ -294,9 +313,7 @@ class WindowTracker:
         accepted = 0
         late: list[LateWindow] = []
         deadline: int | None = None
-        for spec in self.specs:
-            starts = _windows_containing(spec, pane_start)
-            first_end = starts[0] + spec.size_ms
+        for spec, starts, first_end in self._spans_of(pane_start):
             if closed_end is None or first_end > closed_end:  # every window of the event is open
                 accepted += len(starts)
                 if deadline is None or first_end < deadline:
@@ -480,13 +497,18 @@ class WindowTracker:
             return []
         closed_end = self._closed_end()
         pane_start = event_ms - event_ms % self.pane_ms
-        targets: list[tuple[str, int, int]] = []
-        for spec in self.specs:
-            for start in _windows_containing(spec, pane_start):
-                end = start + spec.size_ms
-                if closed_end is None or end > closed_end:
-                    targets.append((spec.name, start, end))
-                    break
+        targets = self._targets.get((pane_start, closed_end))
+        if targets is None:
+            found: list[tuple[str, int, int]] = []
+            for spec, starts, _ in self._spans_of(pane_start):
+                for start in starts:
+                    end = start + spec.size_ms
+                    if closed_end is None or end > closed_end:
+                        found.append((spec.name, start, end))
+                        break
+            if len(self._targets) >= _SPAN_CACHE:
+                self._targets.clear()
+            targets = self._targets[(pane_start, closed_end)] = tuple(found)
         group = self.store.panes_of(key)
         recent = self._recent(group)
         out = []
