@@ -19,7 +19,7 @@ import orjson
 
 from streamer.dlq import Origin, read_dead_letter
 
-__all__ = ["Audit", "Ledger", "OutputRecord", "audit", "derived_identity", "primary_origin"]
+__all__ = ["Audit", "Ledger", "OutputRecord", "audit", "comparable", "derived_identity", "primary_origin"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +59,20 @@ def derived_identity(value: bytes | None) -> tuple[Any, ...]:
 
 
 DIFFERING_SAMPLE = 5  # differing repeats kept whole, to show what differed
+VOLATILE_FIELDS = {"anomaly": ("detected_at",)}  # the worker's clock when it ran: later in a repeat
+
+
+def comparable(kind: str, value: bytes | None) -> bytes:
+    """The bytes a repeat of a derived record must reproduce: all of them, except the fields that say when
+    the worker made it (an anomaly's ``detected_at`` is its clock, by contract)."""
+    volatile = VOLATILE_FIELDS.get(kind)
+    if not volatile or value is None:
+        return value or b""
+    record = orjson.loads(value)
+    if isinstance(record, dict):
+        for name in volatile:
+            record.pop(name, None)
+    return orjson.dumps(record)
 
 
 @dataclass(slots=True)
@@ -69,9 +83,10 @@ class Audit:
     duplicates: Counter[str] = field(default_factory=Counter)  # per output topic: records beyond the first
     records: Counter[str] = field(default_factory=Counter)  # per output topic: records read
     unknown_origins: int = 0  # primary outputs whose origin is not among the inputs
-    differing_repeats: int = 0  # a bar, anomaly or late record published again with other bytes
-    # (topic, identity, the later copy) of the first few: the first copy is found in the topic by identity
-    differing_sample: list[tuple[str, tuple[Any, ...], bytes]] = field(default_factory=list)
+    differing_repeats: int = 0  # a bar, anomaly or late record published again with other content
+    # (topic, identity, the later copy, the first copy) of the first few; the first copy of a bar is not kept
+    # (there are too many bars): it is found in the topic by identity
+    differing_sample: list[tuple[str, tuple[Any, ...], bytes, bytes | None]] = field(default_factory=list)
     bars_missing: int | None = None  # against an uninterrupted run of the same inputs (None: not compared)
     bars_extra: int | None = None
     bars_differing: int | None = None
@@ -100,7 +115,8 @@ class Audit:
             "differing_repeats": self.differing_repeats,
             "differing_sample": [
                 f"{topic} {identity!r}: {value.decode(errors='replace')}"
-                for topic, identity, value in self.differing_sample
+                + ("" if first is None else f" (first copy: {first.decode(errors='replace')})")
+                for topic, identity, value, first in self.differing_sample
             ],
             "bars_equal_to_uninterrupted_run": self.bars_equal,
             "bars_missing": self.bars_missing,
@@ -120,8 +136,9 @@ class Ledger:
         self.per_topic_origin: Counter[tuple[str, Origin]] = Counter()
         self.origins: set[Origin] = set()
         self.derived: dict[tuple[str, tuple[Any, ...]], tuple[bytes, int]] = {}  # -> (first digest, copies)
-        self.differing_repeats = 0  # repeats of a derived record whose bytes differ from the first copy
-        self.differing_sample: list[tuple[str, tuple[Any, ...], bytes]] = []
+        self.first_copies: dict[tuple[str, tuple[Any, ...]], bytes] = {}  # anomalies and late records (few)
+        self.differing_repeats = 0  # repeats of a derived record whose content differs from the first copy
+        self.differing_sample: list[tuple[str, tuple[Any, ...], bytes, bytes | None]] = []
 
     def add(self, record: OutputRecord) -> Origin | None:
         """Account for one record; returns the origin of a primary output."""
@@ -133,15 +150,19 @@ class Ledger:
                 self.origins.add(origin)
             return origin
         ident = (record.topic, derived_identity(record.value))
-        digest = hashlib.blake2b(record.value or b"", digest_size=12).digest()
+        kind = ident[1][0]
+        digest = hashlib.blake2b(comparable(kind, record.value), digest_size=12).digest()
         seen = self.derived.get(ident)
         if seen is None:
             self.derived[ident] = (digest, 1)
+            if kind != "bar":
+                self.first_copies[ident] = record.value or b""
         else:
             if seen[0] != digest:
                 self.differing_repeats += 1
                 if len(self.differing_sample) < DIFFERING_SAMPLE:
-                    self.differing_sample.append((ident[0], ident[1], record.value or b""))
+                    first = self.first_copies.get(ident)
+                    self.differing_sample.append((ident[0], ident[1], record.value or b"", first))
             self.derived[ident] = (seen[0], seen[1] + 1)
         return None
 
