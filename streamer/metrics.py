@@ -16,9 +16,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from streamer.processor import BatchResult, InMessage, OutMessage
 
-__all__ = ["LATENCY_BUCKETS_S", "PipelineMetrics"]
+__all__ = ["LATENCY_BUCKETS_S", "LOOP_LAG_BUCKETS_S", "PipelineMetrics"]
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+LOOP_LAG_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 _DERIVED_KIND = {"bar": "bar", "late": "late", "anomaly": "anomaly"}
 
 
@@ -42,6 +43,8 @@ class PipelineMetrics:
     state_keys: Gauge
     recovery_remaining: Gauge
     stalled: Gauge
+    loop_lag: Histogram
+    loop_stalls: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> PipelineMetrics:
@@ -96,6 +99,18 @@ class PipelineMetrics:
                 "kind of output (enriched, dlq, bar, anomaly, late; bars: a sample per batch and partition).",
                 ["output"],
                 buckets=LATENCY_BUCKETS_S,
+                registry=registry,
+            ),
+            loop_lag=Histogram(
+                "streamer_event_loop_lag_seconds",
+                "How much later than asked the worker's event loop woke a 50 ms timer: the time every "
+                "waiting record lost to whatever held the loop (see streamer/loop_watch.py).",
+                buckets=LOOP_LAG_BUCKETS_S,
+                registry=registry,
+            ),
+            loop_stalls=Counter(
+                "streamer_event_loop_stalls_total",
+                "Times the event loop did not run for --loop-stall-ms (each logs the stack it was held at).",
                 registry=registry,
             ),
             batch_seconds=Histogram(

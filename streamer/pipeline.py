@@ -33,6 +33,7 @@ from streamer.faust_boundary import (
 )
 from streamer.health import Health
 from streamer.kafka_security import aiokafka_options, faust_options
+from streamer.loop_watch import LoopWatch
 from streamer.metrics import PipelineMetrics
 from streamer.native_memory import release_free_memory
 from streamer.offset_guard import OffsetGapGuard
@@ -326,6 +327,16 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         metrics.bars_pending.set(processor.pending_bar_count())
         metrics.send_retries.inc(producing.retries - retries_seen)
         retries_seen = producing.retries
+
+    loop_watch = LoopWatch(
+        stall_s=settings.loop_stall_ms / 1000,
+        observe_lag=metrics.loop_lag.observe,
+        count_stall=metrics.loop_stalls.inc,
+    )
+
+    @app.task
+    async def watch_loop() -> None:
+        await loop_watch.run()
 
     @app.timer(interval=10.0)
     async def observe_state() -> None:

@@ -43,6 +43,7 @@ class Settings:
     web_host: str = "127.0.0.1"
     serve_dashboard: bool = False  # the worker also serves the dashboard page on its web port
     stall_timeout_ms: int = 60_000  # /healthz fails after this long with records waiting and no progress
+    loop_stall_ms: int = 250  # log the event loop's stack when it has not run this long (0: never)
     batch_size: int = 200  # bounds what a crash publishes twice (at least once): one batch in flight
     # Bars of closed windows computed per batch, at least (0: all in the batch that closed them). The rest
     # wait for the next batches, so a batch that crosses a 5-minute boundary does not hold up the records
@@ -143,6 +144,7 @@ _INT_RANGES: dict[str, tuple[int, int | None]] = {
     "replication_factor": (1, None),
     "web_port": (0, 65535),
     "stall_timeout_ms": (1_000, None),
+    "loop_stall_ms": (0, None),
     "batch_size": (1, None),
     "bars_per_batch": (0, None),
     "producer_linger_ms": (0, None),

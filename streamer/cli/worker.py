@@ -153,6 +153,12 @@ __all__ = ["worker"]
     help="/healthz fails when a partition has had records waiting but no progress this long, or sends have "
     "failed this long [default 60000].",
 )
+@option(
+    "--loop-stall-ms",
+    type=click.IntRange(0),
+    help="Log where the event loop is held when it has not run this long, and count it in "
+    "streamer_event_loop_stalls_total; 0 turns this off [default 250].",
+)
 @option("--web-port", type=click.IntRange(0, 65535), help="The worker's HTTP port [default 6066].")
 @option(
     "--loglevel",

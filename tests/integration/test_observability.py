@@ -127,12 +127,14 @@ async def test_prometheus_scrapes_exactly_the_mix_that_was_sent(
                 base, f'sum(streamer_records_produced_total{{topic=~"{topic_prefix}enriched.*"}})'
             )
             up = await _query(base, "up")
+            loop_wakes = await _query(base, "sum(streamer_event_loop_lag_seconds_count)")
     finally:
         kill(worker)
     assert int(float(consumed[0]["value"][1])) == len(generated)
     assert rejected == {reason: n for reason, n in expected.items() if reason != "valid"}
     assert int(float(enriched[0]["value"][1])) == expected["valid"]
     assert [r["value"][1] for r in up] == ["1"]
+    assert float(loop_wakes[0]["value"][1]) > 10  # the loop watch ran on the worker's loop, 20 wakes/s
     print(f"\nprometheus: {len(generated)} consumed, {expected['valid']} enriched, rejected {rejected}")
 
 

@@ -23,9 +23,9 @@ COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 COUNTERS = {
     "streamer_records_consumed_total", "streamer_records_produced_total", "streamer_rejected_total",
     "streamer_anomalies_total", "streamer_late_total", "streamer_rebalances_total",
-    "streamer_send_retries_total", "streamer_partition_progress_total",
+    "streamer_send_retries_total", "streamer_partition_progress_total", "streamer_event_loop_stalls_total",
 }  # fmt: skip
-HISTOGRAMS = {"streamer_end_to_end_seconds", "streamer_batch_seconds"}
+HISTOGRAMS = {"streamer_end_to_end_seconds", "streamer_batch_seconds", "streamer_event_loop_lag_seconds"}
 GAUGES = {
     "streamer_consumer_lag_records", "streamer_consumer_lag_seconds", "streamer_assigned_partitions",
     "streamer_open_windows", "streamer_state_keys", "streamer_recovery_remaining_records",

@@ -1,0 +1,141 @@
+"""Event-loop stalls: how late the worker's loop runs, and where its thread was when it stopped running.
+
+Everything a worker does runs on one asyncio loop, so while one callback holds it (a batch that computes
+thousands of bars, a collection of the garbage collector, a blocking call) no record is fetched, processed
+or acknowledged, and every record waiting meanwhile is that much later. The end-to-end latency histogram
+shows the tail but not its cause. This module measures the cause:
+
+- :meth:`LoopWatch.run`, a task on the loop, sleeps ``interval_s`` at a time; how much later than asked it
+  wakes up is the loop's lag (``streamer_event_loop_lag_seconds``);
+- a watchdog thread sees when the loop has not woken for ``stall_s`` and logs, once per stall, the stack of
+  the loop's thread at that moment (``streamer_event_loop_stalls_total`` counts them). When the loop runs
+  again, the task logs how long the stall lasted and how much of it was garbage collection.
+
+The thread only reads a timestamp and, on a stall, the loop thread's frame; it needs the GIL for that, so a
+stall inside a C call that holds the GIL is reported once the call returns, with its length still right.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["LoopWatch"]
+
+log = logging.getLogger(__name__)
+
+
+class _GcClock:
+    """Seconds spent in garbage collection, and the oldest generation collected, since the last read."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.oldest = -1
+        self._started: float | None = None
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self._started is not None:
+            self.seconds += time.perf_counter() - self._started
+            self.oldest = max(self.oldest, int(info.get("generation", -1)))
+            self._started = None
+
+    def take(self) -> tuple[float, int]:
+        seconds, oldest = self.seconds, self.oldest
+        self.seconds, self.oldest = 0.0, -1
+        return seconds, oldest
+
+
+class LoopWatch:
+    """Measures the loop's lag and reports its stalls (module docstring). ``observe_lag`` and ``count_stall``
+    are the metrics' hooks; ``stall_s`` of 0 turns the watchdog thread off (the lag is still measured)."""
+
+    def __init__(
+        self,
+        *,
+        interval_s: float = 0.05,
+        stall_s: float = 0.25,
+        observe_lag: Callable[[float], None] = lambda _s: None,
+        count_stall: Callable[[], None] = lambda: None,
+    ) -> None:
+        if interval_s <= 0:
+            raise ValueError(f"interval_s must be > 0, got {interval_s}")
+        if stall_s < 0:
+            raise ValueError(f"stall_s must be >= 0, got {stall_s}")
+        self.interval_s = interval_s
+        self.stall_s = stall_s
+        self._observe_lag = observe_lag
+        self._count_stall = count_stall
+        self._beat = time.monotonic()
+        self._loop_thread: int | None = None
+        self._stalled_at: float | None = None  # set by the watchdog, cleared by the loop
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._gc = _GcClock()
+        self.stalls: list[tuple[float, float]] = []  # (seconds, of which garbage collection), latest last
+
+    async def run(self) -> None:
+        """Run on the loop being watched until cancelled."""
+        self._loop_thread = threading.get_ident()
+        self._beat = time.monotonic()
+        watchdog = None
+        if self.stall_s > 0:
+            watchdog = threading.Thread(target=self._watch, name="streamer-loop-watch", daemon=True)
+            watchdog.start()
+        gc.callbacks.append(self._gc)
+        try:
+            while True:
+                asked = time.monotonic()
+                await asyncio.sleep(self.interval_s)
+                now = time.monotonic()
+                self._woke(now, now - asked - self.interval_s)
+        finally:
+            gc.callbacks.remove(self._gc)
+            self._stop.set()
+            if watchdog is not None:
+                watchdog.join(timeout=1.0)
+
+    def _woke(self, now: float, lag_s: float) -> None:
+        self._observe_lag(max(0.0, lag_s))
+        gc_s, oldest = self._gc.take()
+        with self._lock:
+            stalled_at, self._stalled_at = self._stalled_at, None
+            since = self._beat
+            self._beat = now
+        if stalled_at is None:
+            return
+        length = now - since
+        self.stalls.append((length, gc_s))
+        del self.stalls[:-100]
+        log.warning(
+            "the event loop ran again after %.0f ms (%.0f ms of it garbage collection%s)",
+            length * 1000,
+            gc_s * 1000,
+            "" if oldest < 0 else f", up to generation {oldest}",
+            extra={"stall_ms": round(length * 1000), "gc_ms": round(gc_s * 1000)},
+        )
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            with self._lock:
+                waited = time.monotonic() - self._beat
+                if waited < self.stall_s or self._stalled_at is not None:
+                    continue
+                self._stalled_at = time.monotonic()
+            self._count_stall()
+            frame = sys._current_frames().get(self._loop_thread or -1)  # noqa: SLF001 (documented in sys)
+            where = "".join(traceback.format_stack(frame)[-12:]) if frame is not None else "(no frame)\n"
+            log.warning(
+                "the event loop has not run for %.0f ms; its thread is at:\n%s",
+                waited * 1000,
+                where.rstrip(),
+                extra={"stall_ms": round(waited * 1000)},
+            )
