@@ -25,9 +25,10 @@ from typing import Any
 from streamer.admin import create_topics
 from streamer.benchmark.latency import measure_latency
 from streamer.benchmark.loader import load_backlog
+from streamer.benchmark.loop_lag import loop_lag_over, scrape_loop_lag
 from streamer.benchmark.processes import Child, cpu_seconds, machine_busy_share, machine_ticks, status_kib
 from streamer.benchmark.stats import steady_window
-from streamer.benchmark.variants import Variant
+from streamer.benchmark.variants import Variant, web_port_of
 from streamer.benchmark.watch import OutputWatcher
 from streamer.benchmark.workload import Workload
 from streamer.errors import BenchmarkError, StreamerError
@@ -93,8 +94,12 @@ async def run_variant(
         if rate is not None and latency_pool:
             paced = rate / 2 if latency_rate is None else latency_rate
             n = max(1, min(len(latency_pool), int(paced * latency_s)))
+            ports = [web_port_of(child) for child in children] if variant.kind == "streamer" else []
+            loop_before = await scrape_loop_lag(ports)
             result = await measure_latency(settings, outputs, latency_pool[:n], paced, timeout_s)
             latency = result.as_dict()
+            if ports:  # did records wait for the workers' event loop, or elsewhere?
+                latency["loop_lag"] = loop_lag_over(loop_before, await scrape_loop_lag(ports))
         pids = _pids(children)
         peak_kib = status_kib(pids, "VmHWM")
         stopped = _alive(children)

@@ -278,8 +278,30 @@ def _borrowed(section: Mapping[str, Any]) -> str:
     return "" if day is None else f" (measured {day}: `bench/results/{day}.json`)"
 
 
+def _at_most(ms: Any) -> str:
+    return "over the last bucket" if ms is None else f"<= {_fmt(ms, 1)} ms"
+
+
+def _loop_lines(results: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Per streamer variant, its workers' event-loop lag over the latency phase (when it was read)."""
+    out = []
+    for name, row in _rows(results).items():
+        lag = (row.get("latency") or {}).get("loop_lag")
+        if not lag:
+            continue
+        out.append(
+            (
+                f"{name} event loop in the latency phase",
+                f"lag p99 {_at_most(lag.get('p99_ms_at_most'))}, "
+                f"longest {_at_most(lag.get('max_ms_at_most'))} ({_fmt(lag.get('wakes'))} wake-ups); "
+                f"{_fmt(lag.get('stalls'))} stalls logged",
+            )
+        )
+    return out
+
+
 def _other_lines(results: Mapping[str, Any]) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
+    out: list[tuple[str, str]] = _loop_lines(results)
     memory = results.get("memory")
     if memory:
         w = memory.get("workload", {})

@@ -81,6 +81,11 @@ def test_compare_runs_every_variant(kafka_broker: LocalBroker, tmp_path: Path) -
         assert _positive(latency["rate_per_s"]) and latency["rate_per_s"] <= row["events_per_s"] / 2 + 1
         assert 0 <= latency["p50_ms"] <= latency["p90_ms"] <= latency["p99_ms"] <= latency["max_ms"], name
         assert latency["max_ms"] < 180_000, name
+        # the workers' event-loop lag over the phase, read from their /metrics (20 wake-ups a second each)
+        if name.startswith("streamer-"):
+            assert latency["loop_lag"]["wakes"] >= row["processes"], (name, latency["loop_lag"])
+        else:
+            assert "loop_lag" not in latency, name
     # the six-copy passthrough wrote five more copies of every input, backlog and latency phase alike
     copies = asyncio.run(_copies_written(kafka_broker.bootstrap, compare["workload"]["partitions"]))
     assert copies == 5 * (2000 + rows["passthrough-x6"]["latency"]["inputs"]), copies
