@@ -76,7 +76,7 @@ class LoopWatch:
         self._count_stall = count_stall
         self._beat = time.monotonic()
         self._loop_thread: int | None = None
-        self._stalled_at: float | None = None  # set by the watchdog, cleared by the loop
+        self._stalled = False  # set by the watchdog, cleared by the loop
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._gc = _GcClock()
@@ -107,10 +107,10 @@ class LoopWatch:
         self._observe_lag(max(0.0, lag_s))
         gc_s, oldest = self._gc.take()
         with self._lock:
-            stalled_at, self._stalled_at = self._stalled_at, None
+            stalled, self._stalled = self._stalled, False
             since = self._beat
             self._beat = now
-        if stalled_at is None:
+        if not stalled:
             return
         length = now - since
         self.stalls.append((length, gc_s))
@@ -127,9 +127,9 @@ class LoopWatch:
         while not self._stop.wait(self.interval_s):
             with self._lock:
                 waited = time.monotonic() - self._beat
-                if waited < self.stall_s or self._stalled_at is not None:
+                if waited < self.stall_s or self._stalled:
                     continue
-                self._stalled_at = time.monotonic()
+                self._stalled = True
             self._count_stall()
             frame = sys._current_frames().get(self._loop_thread or -1)  # noqa: SLF001 (documented in sys)
             where = "".join(traceback.format_stack(frame)[-12:]) if frame is not None else "(no frame)\n"
