@@ -9,7 +9,9 @@ shows the tail but not its cause. This module measures the cause:
   wakes up is the loop's lag (``streamer_event_loop_lag_seconds``);
 - a watchdog thread sees when the loop has not woken for ``stall_s`` and logs, once per stall, the stack of
   the loop's thread at that moment (``streamer_event_loop_stalls_total`` counts them). When the loop runs
-  again, the task logs how long the stall lasted and how much of it was garbage collection.
+  again, the task logs how long the stall lasted, how much of it the loop's thread spent on a CPU, and how
+  much of it was garbage collection. A stall with little CPU time in it was not the worker's own work: its
+  thread waited for a core (a busy machine) or in a blocking call.
 
 The thread only reads a timestamp and, on a stall, the loop thread's frame; it needs the GIL for that, so a
 stall inside a C call that holds the GIL is reported once the call returns, with its length still right.
@@ -25,9 +27,9 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["LoopWatch"]
+__all__ = ["LoopWatch", "Stall"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,15 @@ class _GcClock:
         return seconds, oldest
 
 
+class Stall(NamedTuple):
+    """One stall, in seconds of wall clock: its length, the loop thread's CPU time in it, and the time
+    spent collecting garbage (wall clock: descheduled time counts)."""
+
+    seconds: float
+    cpu_s: float
+    gc_s: float
+
+
 class LoopWatch:
     """Measures the loop's lag and reports its stalls (module docstring). ``observe_lag`` and ``count_stall``
     are the metrics' hooks; ``stall_s`` of 0 turns the watchdog thread off (the lag is still measured)."""
@@ -75,17 +86,19 @@ class LoopWatch:
         self._observe_lag = observe_lag
         self._count_stall = count_stall
         self._beat = time.monotonic()
+        self._beat_cpu = 0.0  # the loop thread's CPU clock at the last beat; only that thread uses it
         self._loop_thread: int | None = None
         self._stalled = False  # set by the watchdog, cleared by the loop
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._gc = _GcClock()
-        self.stalls: list[tuple[float, float]] = []  # (seconds, of which garbage collection), latest last
+        self.stalls: list[Stall] = []  # latest last
 
     async def run(self) -> None:
         """Run on the loop being watched until cancelled."""
         self._loop_thread = threading.get_ident()
         self._beat = time.monotonic()
+        self._beat_cpu = time.thread_time()
         watchdog = None
         if self.stall_s > 0:
             watchdog = threading.Thread(target=self._watch, name="streamer-loop-watch", daemon=True)
@@ -106,6 +119,8 @@ class LoopWatch:
     def _woke(self, now: float, lag_s: float) -> None:
         self._observe_lag(max(0.0, lag_s))
         gc_s, oldest = self._gc.take()
+        cpu_now = time.thread_time()
+        cpu_s, self._beat_cpu = cpu_now - self._beat_cpu, cpu_now
         with self._lock:
             stalled, self._stalled = self._stalled, False
             since = self._beat
@@ -113,14 +128,20 @@ class LoopWatch:
         if not stalled:
             return
         length = now - since
-        self.stalls.append((length, gc_s))
+        self.stalls.append(Stall(length, cpu_s, gc_s))
         del self.stalls[:-100]
         log.warning(
-            "the event loop ran again after %.0f ms (%.0f ms of it garbage collection%s)",
+            "the event loop ran again after %.0f ms (its thread on a CPU for %.0f ms of it; %.0f ms of it "
+            "garbage collection%s)",
             length * 1000,
+            cpu_s * 1000,
             gc_s * 1000,
             "" if oldest < 0 else f", up to generation {oldest}",
-            extra={"stall_ms": round(length * 1000), "gc_ms": round(gc_s * 1000)},
+            extra={
+                "stall_ms": round(length * 1000),
+                "cpu_ms": round(cpu_s * 1000),
+                "gc_ms": round(gc_s * 1000),
+            },
         )
 
     def _watch(self) -> None:

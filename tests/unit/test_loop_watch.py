@@ -1,5 +1,6 @@
 """The event-loop watch: a callback that holds the loop is measured as lag, logged with the stack it held the
-loop at, counted once per stall, and the time the garbage collector took during it is told apart."""
+loop at, counted once per stall, and the time its thread ran on a CPU and the time the garbage collector took
+during it are told apart."""
 
 from __future__ import annotations
 
@@ -15,6 +16,13 @@ from streamer.loop_watch import LoopWatch
 
 def _hold_the_loop(seconds: float) -> None:
     time.sleep(seconds)  # a blocking call on the loop's thread
+
+
+def _compute_while_holding(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    total = 0
+    while time.monotonic() < end:
+        total += sum(range(1000))  # the worker's own work: its thread is on a CPU all along
 
 
 def _collect_while_holding(seconds: float) -> None:
@@ -44,12 +52,22 @@ async def test_a_blocked_loop_is_logged_with_where_it_was_held(caplog: pytest.Lo
     assert len(stalls) == 1, "one stall, counted once however long it lasted"
     held = [r.getMessage() for r in caplog.records if "has not run" in r.getMessage()]
     assert len(held) == 1 and "_hold_the_loop" in held[0] and "time.sleep(seconds)" in held[0]
-    (length, gc_s), *_ = watch.stalls
-    assert 0.45 <= length < 1.5 and gc_s < 0.05
+    (stall, *_) = watch.stalls
+    assert 0.45 <= stall.seconds < 1.5 and stall.gc_s < 0.05
+    assert stall.cpu_s < 0.2 * stall.seconds  # a sleep: the thread was not on a CPU
     assert max(lags) >= 0.45  # the timer that was due during the stall woke that much later
     assert sorted(lags)[len(lags) // 2] < 0.05  # and the others on time
     resumed = [r for r in caplog.records if "ran again after" in r.getMessage()]
     assert len(resumed) == 1 and resumed[0].stall_ms >= 450  # type: ignore[attr-defined]
+    assert resumed[0].cpu_ms < 100  # type: ignore[attr-defined]
+
+
+async def test_a_stall_of_the_loops_own_work_is_cpu_time() -> None:
+    watch = LoopWatch(interval_s=0.02, stall_s=0.15)
+    await _watched(watch, _compute_while_holding, 0.4)
+    (stall, *_) = watch.stalls
+    assert stall.seconds >= 0.35
+    assert stall.cpu_s >= 0.5 * stall.seconds  # on a CPU for most of it (not all: the machine is shared)
 
 
 async def test_garbage_collection_during_a_stall_is_told_apart() -> None:
@@ -57,9 +75,9 @@ async def test_garbage_collection_during_a_stall_is_told_apart() -> None:
     garbage = [[i] for i in range(200_000)]  # something for each collection to walk
     await _watched(watch, _collect_while_holding, 0.4)
     del garbage
-    (length, gc_s), *_ = watch.stalls
-    assert length >= 0.35
-    assert gc_s >= 0.5 * length  # most of the stall was the collector
+    (stall, *_) = watch.stalls
+    assert stall.seconds >= 0.35
+    assert stall.gc_s >= 0.5 * stall.seconds  # most of the stall was the collector
 
 
 async def test_without_a_stall_threshold_only_the_lag_is_measured() -> None:
