@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from streamer.admin import create_topics
-from streamer.benchmark.latency import measure_latency
+from streamer.benchmark.collector import long_lived_frozen
+from streamer.benchmark.latency import measure_latency, write_samples
 from streamer.benchmark.loader import load_backlog
 from streamer.benchmark.loop_lag import loop_lag_over, scrape_loop_lag
 from streamer.benchmark.processes import Child, cpu_seconds, machine_busy_share, machine_ticks, status_kib
@@ -98,6 +99,7 @@ async def run_variant(
             loop_before = await scrape_loop_lag(ports)
             result = await measure_latency(settings, outputs, latency_pool[:n], paced, timeout_s)
             latency = result.as_dict()
+            write_samples(work / f"{variant.name}.latency.csv", result.samples)  # kept with --work-dir
             if ports:  # did records wait for the workers' event loop, or elsewhere?
                 latency["loop_lag"] = loop_lag_over(loop_before, await scrape_loop_lag(ports))
         pids = _pids(children)
@@ -151,24 +153,25 @@ async def run_compare(
     every = list(workload.messages(2 * messages))  # one feed: the backlog, then the latency phase's inputs
     backlog, pool = every[:messages], every[messages:]
     rows: list[dict[str, Any]] = []
-    for v in variants:
-        log.warning("bench: %s ...", v.name)
-        try:
-            row = await run_variant(
-                v,
-                base,
-                backlog,
-                pool,
-                run_id=run_id,
-                work=work,
-                latency_s=latency_s,
-                timeout_s=timeout_s,
-                broker_pid=broker_pid,
-                latency_rate=latency_rate,
-            )
-        except (StreamerError, ValueError) as exc:
-            row = {"variant": v.name, "error": str(exc)}
-        rows.append(row)
+    with long_lived_frozen():  # the messages: see streamer.benchmark.collector
+        for v in variants:
+            log.warning("bench: %s ...", v.name)
+            try:
+                row = await run_variant(
+                    v,
+                    base,
+                    backlog,
+                    pool,
+                    run_id=run_id,
+                    work=work,
+                    latency_s=latency_s,
+                    timeout_s=timeout_s,
+                    broker_pid=broker_pid,
+                    latency_rate=latency_rate,
+                )
+            except (StreamerError, ValueError) as exc:
+                row = {"variant": v.name, "error": str(exc)}
+            rows.append(row)
     return {
         "workload": {**workload.describe(), "messages": messages},
         "latency_s": latency_s,

@@ -13,18 +13,26 @@ the machines adds to every number). Because the broker stamps the outputs, they 
 the feed ended: no consumer of the harness competes with the variant for CPU while it is measured.
 Outputs without the header (bars, anything from the backlog) are not counted, nor those of inputs sent in
 the phase's first fifth (at most its first second): that is connections and idle consumers waking up.
+
+A p99 is made of episodes: a few hundred milliseconds in which nothing came out, then a catch-up. Every
+counted output's (send time, latency, topic, partition) is kept, and :func:`write_samples` puts them in a
+CSV beside the run's logs (``streamer bench --work-dir``), so an episode can be lined up with the worker's
+event-loop stalls and the broker's log by the wall clock; :func:`episodes` finds them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import csv
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from aiokafka import TopicPartition
 
+from streamer.benchmark.collector import collector_paused
 from streamer.benchmark.loader import SENT_HEADER, feed_paced
 from streamer.benchmark.stats import summarize_latencies
 from streamer.benchmark.watch import unstarted_reader
@@ -32,7 +40,17 @@ from streamer.errors import BenchmarkError
 from streamer.feeds.base import RawMessage
 from streamer.settings import Settings
 
-__all__ = ["LatencyResult", "latency_of", "measure_latency", "warmup_ms"]
+__all__ = [
+    "Episode",
+    "LatencyResult",
+    "Sample",
+    "episodes",
+    "latency_of",
+    "measure_latency",
+    "read_samples",
+    "warmup_ms",
+    "write_samples",
+]
 
 _LOG_APPEND_TIME = 1  # aiokafka's timestamp_type for LogAppendTime
 _POLL_S = 0.05
@@ -58,6 +76,25 @@ def warmup_ms(inputs: int, rate_per_s: float) -> int:
     return int(min(1000.0, 0.2 * 1000.0 * inputs / rate_per_s))
 
 
+class Sample(NamedTuple):
+    """One counted output: when its input was sent (ms since the epoch), its latency, where it was written."""
+
+    sent_ms: int
+    latency_ms: int
+    topic: str
+    partition: int
+
+
+class Episode(NamedTuple):
+    """A stretch of sending time whose inputs came out late: from ``start_ms`` to ``end_ms`` (send times),
+    ``inputs`` of them over ``slow_ms``, the worst ``worst_ms`` late."""
+
+    start_ms: int
+    end_ms: int
+    inputs: int
+    worst_ms: int
+
+
 @dataclass(slots=True)
 class LatencyResult:
     rate_per_s: float
@@ -67,6 +104,7 @@ class LatencyResult:
     warmup_ms: int = 0
     outputs: int = 0  # stamped outputs read back, warm-up included
     latencies_ms: list[int] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         summary = summarize_latencies(self.latencies_ms)
@@ -96,7 +134,8 @@ async def measure_latency(
         tps = [TopicPartition(t, p) for t in output_topics for p in range(settings.partitions)]
         starts = await consumer.end_offsets(tps)
         counted_from_ms = int(time.time() * 1000) + warmup_ms(len(messages), rate_per_s)
-        feed_s = await feed_paced(settings, messages, rate_per_s)
+        with collector_paused():  # a pause of the feed would count as the variant's latency
+            feed_s = await feed_paced(settings, messages, rate_per_s)
         fed_at = time.monotonic()
         deadline = fed_at + timeout_s
         while True:
@@ -123,8 +162,51 @@ async def measure_latency(
                         result.outputs += 1
                         if stamped[0] >= counted_from_ms:
                             result.latencies_ms.append(stamped[1])
+                            result.samples.append(Sample(stamped[0], stamped[1], tp.topic, tp.partition))
                 if records and records[-1].offset + 1 >= ends[tp]:
                     remaining.discard(tp)
         return result
     finally:
         await consumer.stop()
+
+
+_FIELDS = Sample._fields
+
+
+def write_samples(path: Path, samples: Sequence[Sample]) -> None:
+    """The samples as CSV, in send order."""
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(_FIELDS)
+        writer.writerows(sorted(samples))
+
+
+def read_samples(path: Path) -> list[Sample]:
+    with path.open(newline="") as fh:
+        rows = csv.DictReader(fh)
+        if tuple(rows.fieldnames or ()) != _FIELDS:
+            raise BenchmarkError(f"{path}: expected the columns {','.join(_FIELDS)}, got {rows.fieldnames}")
+        return [
+            Sample(int(r["sent_ms"]), int(r["latency_ms"]), r["topic"], int(r["partition"])) for r in rows
+        ]
+
+
+def episodes(samples: Sequence[Sample], slow_ms: int, gap_ms: int = 100) -> list[Episode]:
+    """The stretches of send time in which inputs took over ``slow_ms``: slow inputs sent less than
+    ``gap_ms`` apart belong to one episode. Worst first."""
+    found: list[Episode] = []
+    current: Episode | None = None
+    for sample in sorted(samples):
+        if sample.latency_ms <= slow_ms:
+            continue
+        if current is not None and sample.sent_ms - current.end_ms < gap_ms:
+            current = Episode(
+                current.start_ms, sample.sent_ms, current.inputs + 1, max(current.worst_ms, sample.latency_ms)
+            )
+            continue
+        if current is not None:
+            found.append(current)
+        current = Episode(sample.sent_ms, sample.sent_ms, 1, sample.latency_ms)
+    if current is not None:
+        found.append(current)
+    return sorted(found, key=lambda e: (-e.worst_ms, e.start_ms))
