@@ -14,7 +14,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streamer.admin import existing_topics
 from streamer.benchmark.harness import BenchOptions, run_benchmark
@@ -31,17 +30,15 @@ def _positive(value: object) -> bool:
     return isinstance(value, int | float) and math.isfinite(value) and value > 0
 
 
-async def _copies_written(bootstrap: str, partitions: int) -> int:
-    """Records in the passthrough-x6 copies topic of the one compare run on this broker."""
-    topics = [t for t in await existing_topics(bootstrap) if t.endswith(".passthrough-x6.bench.copies")]
-    assert len(topics) == 1, topics
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topics[0], p) for p in range(partitions)]
-        return sum((await consumer.end_offsets(tps)).values())
-    finally:
-        await consumer.stop()
+async def _bench_topics_left(bootstrap: str, before: set[str]) -> set[str]:
+    """Topics a compare created and left behind, once the broker's metadata has caught up (up to 10 s)."""
+    left: set[str] = set()
+    for _ in range(50):
+        left = {t for t in await existing_topics(bootstrap) - before if "bench-" in t}
+        if not left:
+            break
+        await asyncio.sleep(0.2)
+    return left
 
 
 def _small_compare(bootstrap: str, results_path: Path, messages: int, *flags: str) -> list[str]:
@@ -56,6 +53,7 @@ def _small_compare(bootstrap: str, results_path: Path, messages: int, *flags: st
 def test_compare_runs_every_variant(kafka_broker: LocalBroker, tmp_path: Path) -> None:
     results_path = tmp_path / "results" / "today.json"
     command = _small_compare(kafka_broker.bootstrap, results_path, 2000, "--latency-s", "1")
+    before = asyncio.run(existing_topics(kafka_broker.bootstrap))
     run = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     results = orjson.loads(run.stdout)
@@ -86,9 +84,15 @@ def test_compare_runs_every_variant(kafka_broker: LocalBroker, tmp_path: Path) -
             assert latency["loop_lag"]["wakes"] >= row["processes"], (name, latency["loop_lag"])
         else:
             assert "loop_lag" not in latency, name
-    # the six-copy passthrough wrote five more copies of every input, backlog and latency phase alike
-    copies = asyncio.run(_copies_written(kafka_broker.bootstrap, compare["workload"]["partitions"]))
-    assert copies == 5 * (2000 + rows["passthrough-x6"]["latency"]["inputs"]), copies
+    # every record each variant wrote was counted before its topics went: the passthroughs one output per
+    # input, the six-copy one five more copies of each, backlog and latency phase alike
+    for name, copies in (("passthrough", 1), ("passthrough-x6", 6)):
+        inputs = 2000 + rows[name]["latency"]["inputs"]
+        assert rows[name]["records_written"] == copies * inputs, (name, rows[name]["records_written"])
+    for name in ("faust-naive", "quix", "streamer-1", "streamer-2"):  # outputs and changelogs
+        assert rows[name]["records_written"] > 2000 + rows[name]["latency"]["inputs"], name
+    # ... and no variant's topics were left on the broker
+    assert asyncio.run(_bench_topics_left(kafka_broker.bootstrap, before)) == set()
     markdown = subprocess.run(
         [sys.executable, "-m", "streamer.cli", "bench", "--report", str(results_path), "--markdown"],
         capture_output=True,
