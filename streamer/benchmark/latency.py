@@ -103,11 +103,10 @@ class LatencyResult:
     drain_s: float = 0.0  # from the feed's end until every output was written: long means overloaded
     warmup_ms: int = 0
     outputs: int = 0  # stamped outputs read back, warm-up included
-    latencies_ms: list[int] = field(default_factory=list)
-    samples: list[Sample] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)  # the counted outputs (warm-up left out)
 
     def as_dict(self) -> dict[str, Any]:
-        summary = summarize_latencies(self.latencies_ms)
+        summary = summarize_latencies([s.latency_ms for s in self.samples])
         return {
             "rate_per_s": round(self.rate_per_s, 1),
             "inputs": self.inputs,
@@ -161,7 +160,6 @@ async def measure_latency(
                     if stamped is not None:
                         result.outputs += 1
                         if stamped[0] >= counted_from_ms:
-                            result.latencies_ms.append(stamped[1])
                             result.samples.append(Sample(stamped[0], stamped[1], tp.topic, tp.partition))
                 if records and records[-1].offset + 1 >= ends[tp]:
                     remaining.discard(tp)
@@ -200,9 +198,8 @@ def episodes(samples: Sequence[Sample], slow_ms: int, gap_ms: int = 100) -> list
         if sample.latency_ms <= slow_ms:
             continue
         if current is not None and sample.sent_ms - current.end_ms < gap_ms:
-            current = Episode(
-                current.start_ms, sample.sent_ms, current.inputs + 1, max(current.worst_ms, sample.latency_ms)
-            )
+            worst = max(current.worst_ms, sample.latency_ms)
+            current = current._replace(end_ms=sample.sent_ms, inputs=current.inputs + 1, worst_ms=worst)
             continue
         if current is not None:
             found.append(current)
