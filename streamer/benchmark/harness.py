@@ -128,6 +128,7 @@ async def _measure(
         work=work,
         timeout_s=timeout_s,
         label=options.measurement,
+        broker_pid=broker_pid,
     )
 
 

@@ -62,6 +62,7 @@ async def run_soak(
     work: Path,
     timeout_s: float,
     label: str,
+    broker_pid: int | None = None,
 ) -> dict[str, Any]:
     count = workload.count_for_intervals(intervals)
     prefix = f"bench-{run_id}.{label}."
@@ -75,7 +76,8 @@ async def run_soak(
         return None if worker.alive else worker.exit_reason()
 
     outputs = variant.output_topics(settings)
-    async with OutputWatcher(settings, outputs, settings.partitions, worker.pids) as watcher:
+    broker = [broker_pid] if broker_pid else []
+    async with OutputWatcher(settings, outputs, settings.partitions, worker.pids, lambda: broker) as watcher:
         started = time.monotonic()
         worker.start()
         try:
@@ -105,6 +107,13 @@ async def run_soak(
         "last_vs_first_tenth": round(last / first, 3) if first and last else None,
         "fitted_last_vs_first_tenth": None if fitted is None else round(fitted, 3),
         "tenths_cpu_us_per_event": [round(c, 1) for c in segment_cpu_us(watcher.samples, loaded, 10)],
+        # The broker's CPU per event by tenth (on loopback it shares the cores: its log cleaner compacting
+        # the changelog competes with the worker), None on an external broker.
+        "tenths_broker_cpu_us_per_event": [
+            round(c, 1) for c in segment_cpu_us(watcher.samples, loaded, 10, "broker_cpu_s")
+        ]
+        if broker
+        else None,
         # What each tenth processed: a kind's share of its primary outputs (see segment_shares).
         "tenths_output_share": {
             topic.removeprefix(prefix): [round(part[i], 3) for part in shares]

@@ -35,6 +35,7 @@ class Sample:
     outputs: int  # primary outputs written so far
     cpu_s: float = 0.0  # CPU (user + system) used by the variant's processes so far
     by_topic: tuple[int, ...] = ()  # ``outputs`` split by watched topic, in the watcher's topic order
+    broker_cpu_s: float = 0.0  # CPU used by the broker's process so far (0.0 when it is not ours to see)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,11 +135,14 @@ def segment_rates(samples: Sequence[Sample], total: int, parts: int = 10) -> lis
     return rates
 
 
-def segment_cpu_us(samples: Sequence[Sample], total: int, parts: int = 10) -> list[float]:
+def segment_cpu_us(
+    samples: Sequence[Sample], total: int, parts: int = 10, field: str = "cpu_s"
+) -> list[float]:
     """CPU microseconds per event over each part of :func:`segment_rates`: a run that slows down while its
-    CPU per event stays flat is waiting (on the broker, on other processes), not doing more work."""
+    CPU per event stays flat is waiting (on the broker, on other processes), not doing more work.
+    ``field="broker_cpu_s"``: the broker's CPU per event instead of the variant's."""
     bounds = _segment_bounds(samples, total, parts)
-    cpu = [cpu_at(samples, b) for b in bounds]
+    cpu = [_at(samples, b, field) for b in bounds]
     return [(cpu[k + 1] - cpu[k]) * 1e6 / (bounds[k + 1] - bounds[k]) for k in range(parts)]
 
 

@@ -57,12 +57,14 @@ class MemorySample:
 @dataclass(slots=True)
 class OutputWatcher:
     """Counts the outputs of ``topics`` (with ``partitions`` each) and samples the CPU of the processes
-    ``pids()`` returns. Use as ``async with``."""
+    ``pids()`` returns, and of the broker's (``broker_pids()``, none if the broker is not ours). Use as
+    ``async with``."""
 
     settings: Settings
     topics: Sequence[str]
     partitions: int
     pids: Callable[[], list[int]]
+    broker_pids: Callable[[], list[int]] = list
     base: dict[TopicPartition, int] = field(default_factory=dict)
     samples: list[Sample] = field(default_factory=list)
     memory: list[MemorySample] = field(default_factory=list)
@@ -99,7 +101,8 @@ class OutputWatcher:
 
     async def sample(self) -> Sample:
         by_topic = await self.count_by_topic()
-        sample = Sample(time.monotonic(), sum(by_topic), cpu_seconds(self.pids()), by_topic)
+        worker_cpu_s, broker_cpu_s = cpu_seconds(self.pids()), cpu_seconds(self.broker_pids())
+        sample = Sample(time.monotonic(), sum(by_topic), worker_cpu_s, by_topic, broker_cpu_s)
         self.samples.append(sample)
         return sample
 

@@ -119,6 +119,7 @@ def test_soak_and_restore_run(kafka_broker: LocalBroker, tmp_path: Path) -> None
     # /proc counts CPU in 10 ms ticks: a tenth of this small run may show none, the run as a whole does
     assert all(cpu >= 0 for cpu in section["tenths_cpu_us_per_event"])
     assert _positive(sum(section["tenths_cpu_us_per_event"]))
+    assert section["tenths_broker_cpu_us_per_event"] is None  # an external broker's process is not ours
     assert _positive(section["last_vs_first_tenth"]) and _positive(section["peak_rss_mib"])
     shares = section["tenths_output_share"]
     assert set(shares) == {"enriched.prices", "enriched.load", "enriched.gas", "dlq"}

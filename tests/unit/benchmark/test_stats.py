@@ -96,6 +96,17 @@ def test_cpu_per_event_by_tenth_tells_more_work_from_waiting() -> None:
     assert segment_rates(samples, 1000, parts=5)[-1] == pytest.approx(100.0)
 
 
+def test_the_brokers_cpu_per_event_by_tenth_is_read_from_its_own_field() -> None:
+    # The worker's CPU per event stays at 0.01 s; the broker's doubles in the second half (its cleaner
+    # started compacting): the two are reported apart.
+    samples = [Sample(float(k), 100 * k, 1.0 * k, (), 0.2 * k) for k in range(6)]
+    samples += [Sample(5.0 + k, 500 + 100 * k, 5.0 + 1.0 * k, (), 1.0 + 0.4 * k) for k in range(1, 6)]
+    assert segment_cpu_us(samples, 1000, parts=5) == pytest.approx([10_000.0] * 5)
+    broker = segment_cpu_us(samples, 1000, parts=5, field="broker_cpu_s")
+    assert broker[0] == pytest.approx(2_000.0)
+    assert broker[-1] == pytest.approx(4_000.0)
+
+
 def test_tenths_need_outputs() -> None:
     with pytest.raises(ValueError):
         segment_rates([Sample(0.0, 0)], 10)
