@@ -92,7 +92,9 @@ async def run_variant(
             count, load_s = await load_backlog(settings, backlog)
             produced_at = time.monotonic()
             broker_before, machine_before = cpu_seconds(broker), machine_ticks()
+            harness_before = time.process_time()
             await watcher.until(count, timeout_s, lambda: _alive(children))
+            harness_cpu_s = time.process_time() - harness_before
             broker_cpu_s = cpu_seconds(broker) - broker_before
             machine_busy = machine_busy_share(machine_before, machine_ticks())
             window = steady_window(watcher.samples, count, produced_at)
@@ -134,6 +136,8 @@ async def run_variant(
         "broker_cpu_us_per_event": _round(broker_cpu_s * 1e6 / window.events)
         if broker and window.events
         else None,
+        # This harness's own CPU over the same span (watching the outputs): what the measurement costs.
+        "harness_cpu_us_per_event": _round(harness_cpu_s * 1e6 / window.events) if window.events else None,
         # The whole machine's busy share over the same span (every process: variant, broker, this harness).
         "machine_busy": _round(machine_busy, 3),
         # Every record the variant wrote (outputs, copies, changelogs: the broker's work), backlog and latency

@@ -27,8 +27,11 @@ from streamer.settings import Settings
 
 __all__ = ["MemorySample", "OutputWatcher", "poll_pause_s"]
 
+# A sample (end offsets of every output partition, /proc of every process) cost this harness about 2.7 ms
+# of CPU, and the broker a request. At 0.5% of the time watched, the harness used 4.0-4.3 us of CPU per
+# event of a streamer run (6% of a core, taken from two workers on two cores); at 2%, 1.6-2.0.
 _POLL_S = 0.02  # the shortest pause between samples
-_POLL_SHARE = 0.005  # ... growing to this share of the time watched so far
+_POLL_SHARE = 0.02  # ... growing to this share of the time watched so far
 _POLL_MAX_S = 0.5
 
 

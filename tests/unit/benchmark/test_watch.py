@@ -42,10 +42,10 @@ async def test_a_run_whose_outputs_stop_gives_up_after_the_timeout() -> None:
 
 
 def test_samples_thin_out_in_proportion_to_the_time_watched() -> None:
-    # 20 ms while a run is young (a passthrough's backlog takes about a second), then 0.5% of the time
-    # watched: 0.4 s into a 80 s run, at most 0.5 s however long
-    assert poll_pause_s(0.0) == poll_pause_s(4.0) == 0.02
-    assert poll_pause_s(80.0) == pytest.approx(0.4)
+    # 20 ms while a run is young (a passthrough's backlog takes about a second), then 2% of the time
+    # watched: 0.4 s into a 20 s run, at most 0.5 s however long
+    assert poll_pause_s(0.0) == poll_pause_s(1.0) == 0.02
+    assert poll_pause_s(20.0) == pytest.approx(0.4)
     assert poll_pause_s(3600.0) == 0.5
 
 
@@ -62,7 +62,7 @@ async def test_a_long_watch_samples_less_often(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(watch, "asyncio", SimpleNamespace(sleep=sleep))
     watcher = _Scripted(itertools.count())  # one more output per sample: never stalled
     await watcher.until(2_000, timeout_s=5, alive=_running)
-    assert pauses[:200] == [0.02] * 200  # the first 4 s
+    assert pauses[:50] == [0.02] * 50  # the first second
     assert pauses[-1] == 0.5
-    assert clock[0] - 1000.0 > 300  # 2,000 samples at 20 ms would have been 40 s
+    assert clock[0] - 1000.0 > 600  # 2,000 samples at 20 ms would have been 40 s
     assert all(b >= a for a, b in itertools.pairwise(pauses))
