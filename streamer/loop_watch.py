@@ -35,34 +35,41 @@ log = logging.getLogger(__name__)
 
 
 class _GcClock:
-    """Seconds spent in garbage collection, and the oldest generation collected, since the last read."""
+    """Seconds spent in garbage collection (wall clock, and on a CPU), and the oldest generation collected,
+    since the last read. A collection is timed in the thread that runs it (the loop's or another one, e.g.
+    Faust's consumer thread): wall time it was descheduled for counts in ``seconds`` but not in
+    ``cpu_seconds``, so a long collection that found little is told from one that had a lot to walk."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        self.cpu_seconds = 0.0
         self.oldest = -1
-        self._started: float | None = None
+        self._started: tuple[float, float] | None = None
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
-            self._started = time.perf_counter()
+            self._started = (time.perf_counter(), time.thread_time())
         elif self._started is not None:
-            self.seconds += time.perf_counter() - self._started
+            wall, cpu = self._started
+            self.seconds += time.perf_counter() - wall
+            self.cpu_seconds += time.thread_time() - cpu  # the same thread: a collection never re-enters
             self.oldest = max(self.oldest, int(info.get("generation", -1)))
             self._started = None
 
-    def take(self) -> tuple[float, int]:
-        seconds, oldest = self.seconds, self.oldest
-        self.seconds, self.oldest = 0.0, -1
-        return seconds, oldest
+    def take(self) -> tuple[float, float, int]:
+        taken = self.seconds, self.cpu_seconds, self.oldest
+        self.seconds, self.cpu_seconds, self.oldest = 0.0, 0.0, -1
+        return taken
 
 
 class Stall(NamedTuple):
     """One stall, in seconds of wall clock: its length, the loop thread's CPU time in it, and the time
-    spent collecting garbage (wall clock: descheduled time counts)."""
+    spent collecting garbage (wall clock: descheduled time counts; ``gc_cpu_s``: on a CPU)."""
 
     seconds: float
     cpu_s: float
     gc_s: float
+    gc_cpu_s: float = 0.0
 
 
 class LoopWatch:
@@ -118,7 +125,7 @@ class LoopWatch:
 
     def _woke(self, now: float, lag_s: float) -> None:
         self._observe_lag(max(0.0, lag_s))
-        gc_s, oldest = self._gc.take()
+        gc_s, gc_cpu_s, oldest = self._gc.take()
         cpu_now = time.thread_time()
         cpu_s, self._beat_cpu = cpu_now - self._beat_cpu, cpu_now
         with self._lock:
@@ -128,19 +135,21 @@ class LoopWatch:
         if not stalled:
             return
         length = now - since
-        self.stalls.append(Stall(length, cpu_s, gc_s))
+        self.stalls.append(Stall(length, cpu_s, gc_s, gc_cpu_s))
         del self.stalls[:-100]
         log.warning(
             "the event loop ran again after %.0f ms (its thread on a CPU for %.0f ms of it; %.0f ms of it "
-            "garbage collection%s)",
+            "garbage collection, %.0f ms of that on a CPU%s)",
             length * 1000,
             cpu_s * 1000,
             gc_s * 1000,
+            gc_cpu_s * 1000,
             "" if oldest < 0 else f", up to generation {oldest}",
             extra={
                 "stall_ms": round(length * 1000),
                 "cpu_ms": round(cpu_s * 1000),
                 "gc_ms": round(gc_s * 1000),
+                "gc_cpu_ms": round(gc_cpu_s * 1000),
             },
         )
 

@@ -8,10 +8,12 @@ import asyncio
 import gc
 import logging
 import time
+from types import SimpleNamespace
 
 import pytest
 
-from streamer.loop_watch import LoopWatch
+from streamer import loop_watch
+from streamer.loop_watch import LoopWatch, _GcClock
 
 
 def _hold_the_loop(seconds: float) -> None:
@@ -78,6 +80,28 @@ async def test_garbage_collection_during_a_stall_is_told_apart() -> None:
     (stall, *_) = watch.stalls
     assert stall.seconds >= 0.35
     assert stall.gc_s >= 0.5 * stall.seconds  # most of the stall was the collector
+    assert stall.gc_cpu_s >= 0.5 * stall.gc_s  # ... walking objects, on a CPU
+
+
+def test_a_collection_descheduled_midway_is_long_on_the_wall_clock_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A collection whose thread lost its core midway is long on the wall clock only: its CPU time is its
+    own work (a worker logged 30-50 ms young collections that freed 7 objects)."""
+    wall, cpu = iter([10.0, 10.040, 11.0, 11.002]), iter([5.0, 5.001, 6.0, 6.002])
+    monkeypatch.setattr(
+        loop_watch, "time", SimpleNamespace(perf_counter=lambda: next(wall), thread_time=lambda: next(cpu))
+    )
+    clock = _GcClock()
+    clock("start", {"generation": 0})
+    clock("stop", {"generation": 0, "collected": 7})
+    clock("start", {"generation": 1})
+    clock("stop", {"generation": 1, "collected": 0})
+    seconds, cpu_seconds, oldest = clock.take()
+    assert seconds == pytest.approx(0.042)
+    assert cpu_seconds == pytest.approx(0.003)
+    assert oldest == 1
+    assert clock.take() == (0.0, 0.0, -1)  # read once
 
 
 async def test_without_a_stall_threshold_only_the_lag_is_measured() -> None:
