@@ -29,21 +29,28 @@ import traceback
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-__all__ = ["LoopWatch", "Stall"]
+__all__ = ["GcSpent", "LoopWatch", "Stall"]
 
 log = logging.getLogger(__name__)
 
 
+class GcSpent(NamedTuple):
+    """Garbage collection over a span: wall clock, on a CPU, how many collections, the oldest generation."""
+
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    collections: int = 0
+    oldest: int = -1
+
+
 class _GcClock:
-    """Seconds spent in garbage collection (wall clock, and on a CPU), and the oldest generation collected,
-    since the last read. A collection is timed in the thread that runs it (the loop's or another one, e.g.
-    Faust's consumer thread): wall time it was descheduled for counts in ``seconds`` but not in
-    ``cpu_seconds``, so a long collection that found little is told from one that had a lot to walk."""
+    """What garbage collection took since the last read. A collection is timed in the thread that runs it
+    (the loop's or another one, e.g. Faust's consumer thread): wall time it was descheduled for counts in
+    ``seconds`` but not in ``cpu_seconds``, so a collection that lost its core is told from one that had a
+    lot to walk, and the count tells one long collection from many short ones."""
 
     def __init__(self) -> None:
-        self.seconds = 0.0
-        self.cpu_seconds = 0.0
-        self.oldest = -1
+        self._spent = GcSpent()
         self._started: tuple[float, float] | None = None
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
@@ -51,14 +58,17 @@ class _GcClock:
             self._started = (time.perf_counter(), time.thread_time())
         elif self._started is not None:
             wall, cpu = self._started
-            self.seconds += time.perf_counter() - wall
-            self.cpu_seconds += time.thread_time() - cpu  # the same thread: a collection never re-enters
-            self.oldest = max(self.oldest, int(info.get("generation", -1)))
+            spent = self._spent
+            self._spent = GcSpent(
+                spent.seconds + time.perf_counter() - wall,
+                spent.cpu_seconds + time.thread_time() - cpu,  # the same thread: a collection never re-enters
+                spent.collections + 1,
+                max(spent.oldest, int(info.get("generation", -1))),
+            )
             self._started = None
 
-    def take(self) -> tuple[float, float, int]:
-        taken = self.seconds, self.cpu_seconds, self.oldest
-        self.seconds, self.cpu_seconds, self.oldest = 0.0, 0.0, -1
+    def take(self) -> GcSpent:
+        taken, self._spent = self._spent, GcSpent()
         return taken
 
 
@@ -70,6 +80,7 @@ class Stall(NamedTuple):
     cpu_s: float
     gc_s: float
     gc_cpu_s: float = 0.0
+    gc_collections: int = 0
 
 
 class LoopWatch:
@@ -125,7 +136,7 @@ class LoopWatch:
 
     def _woke(self, now: float, lag_s: float) -> None:
         self._observe_lag(max(0.0, lag_s))
-        gc_s, gc_cpu_s, oldest = self._gc.take()
+        gc_spent = self._gc.take()
         cpu_now = time.thread_time()
         cpu_s, self._beat_cpu = cpu_now - self._beat_cpu, cpu_now
         with self._lock:
@@ -135,21 +146,24 @@ class LoopWatch:
         if not stalled:
             return
         length = now - since
-        self.stalls.append(Stall(length, cpu_s, gc_s, gc_cpu_s))
+        gc_s, gc_cpu_s = gc_spent.seconds, gc_spent.cpu_seconds
+        self.stalls.append(Stall(length, cpu_s, gc_s, gc_cpu_s, gc_spent.collections))
         del self.stalls[:-100]
         log.warning(
             "the event loop ran again after %.0f ms (its thread on a CPU for %.0f ms of it; %.0f ms of it "
-            "garbage collection, %.0f ms of that on a CPU%s)",
+            "garbage collection in %d collections%s, %.0f ms of that on a CPU)",
             length * 1000,
             cpu_s * 1000,
             gc_s * 1000,
+            gc_spent.collections,
+            "" if gc_spent.oldest < 0 else f" up to generation {gc_spent.oldest}",
             gc_cpu_s * 1000,
-            "" if oldest < 0 else f", up to generation {oldest}",
             extra={
                 "stall_ms": round(length * 1000),
                 "cpu_ms": round(cpu_s * 1000),
                 "gc_ms": round(gc_s * 1000),
                 "gc_cpu_ms": round(gc_cpu_s * 1000),
+                "gc_collections": gc_spent.collections,
             },
         )
 

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from streamer import loop_watch
-from streamer.loop_watch import LoopWatch, _GcClock
+from streamer.loop_watch import GcSpent, LoopWatch, _GcClock
 
 
 def _hold_the_loop(seconds: float) -> None:
@@ -81,6 +81,7 @@ async def test_garbage_collection_during_a_stall_is_told_apart() -> None:
     assert stall.seconds >= 0.35
     assert stall.gc_s >= 0.5 * stall.seconds  # most of the stall was the collector
     assert stall.gc_cpu_s >= 0.5 * stall.gc_s  # ... walking objects, on a CPU
+    assert stall.gc_collections >= 2  # gc.collect() over and over
 
 
 def test_a_collection_descheduled_midway_is_long_on_the_wall_clock_only(
@@ -97,11 +98,11 @@ def test_a_collection_descheduled_midway_is_long_on_the_wall_clock_only(
     clock("stop", {"generation": 0, "collected": 7})
     clock("start", {"generation": 1})
     clock("stop", {"generation": 1, "collected": 0})
-    seconds, cpu_seconds, oldest = clock.take()
-    assert seconds == pytest.approx(0.042)
-    assert cpu_seconds == pytest.approx(0.003)
-    assert oldest == 1
-    assert clock.take() == (0.0, 0.0, -1)  # read once
+    spent = clock.take()
+    assert spent.seconds == pytest.approx(0.042)
+    assert spent.cpu_seconds == pytest.approx(0.003)
+    assert (spent.collections, spent.oldest) == (2, 1)
+    assert clock.take() == GcSpent()  # read once
 
 
 async def test_without_a_stall_threshold_only_the_lag_is_measured() -> None:
