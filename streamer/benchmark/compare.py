@@ -31,6 +31,7 @@ from streamer.benchmark.latency import measure_latency, write_samples
 from streamer.benchmark.loader import load_backlog
 from streamer.benchmark.loop_lag import loop_lag_over, scrape_loop_lag
 from streamer.benchmark.processes import Child, cpu_seconds, machine_busy_share, machine_ticks, status_kib
+from streamer.benchmark.reference import REFERENCE_MESSAGES, reference_us_per_event
 from streamer.benchmark.stats import steady_window
 from streamer.benchmark.variants import Variant, web_port_of
 from streamer.benchmark.watch import OutputWatcher, unstarted_reader
@@ -209,6 +210,7 @@ async def run_compare(
     with long_lived_frozen():  # the messages: see streamer.benchmark.collector
         for v in variants:
             log.warning("bench: %s ...", v.name)
+            reference = round(reference_us_per_event(backlog[:REFERENCE_MESSAGES], base), 1)
             try:
                 row = await run_variant(
                     v,
@@ -224,7 +226,8 @@ async def run_compare(
                 )
             except (StreamerError, ValueError) as exc:
                 row = {"variant": v.name, "error": str(exc)}
-            rows.append(row)
+            # The machine's speed right before this variant (streamer.benchmark.reference).
+            rows.append({**row, "reference_us_per_event": reference})
     return {
         "workload": {**workload.describe(), "messages": messages},
         "latency_s": latency_s,

@@ -300,8 +300,33 @@ def _loop_lines(results: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def _reference_lines(results: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The machine's speed before each variant (streamer.benchmark.reference), when it was measured."""
+    references = {
+        name: row["reference_us_per_event"]
+        for name, row in _rows(results).items()
+        if row.get("reference_us_per_event") is not None
+    }
+    if not references:
+        return []
+    return [
+        (
+            "machine reference before each variant (the processor in the harness, CPU µs/event)",
+            ", ".join(f"{name} {_fmt(us, 1)}" for name, us in references.items()),
+        )
+    ]
+
+
+def _soak_reference(soak: Mapping[str, Any]) -> str:
+    reference = soak.get("reference_us_per_event")
+    if not reference:
+        return ""
+    before, after = reference
+    return f"; machine reference {_fmt(before, 1)} -> {_fmt(after, 1)} µs/event (before -> after)"
+
+
 def _other_lines(results: Mapping[str, Any]) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = _loop_lines(results)
+    out: list[tuple[str, str]] = _loop_lines(results) + _reference_lines(results)
     memory = results.get("memory")
     if memory:
         w = memory.get("workload", {})
@@ -330,8 +355,8 @@ def _other_lines(results: Mapping[str, Any]) -> list[tuple[str, str]]:
                 f"({_fmt(soak.get('last_vs_first_tenth'), 2)}x; on a line through all ten: "
                 f"{_fmt(fitted, 2)}x); "
                 f"RSS {_fmt(rss[0])} -> {_fmt(rss[-1])} MiB, "
-                f"peak {_fmt(soak.get('peak_rss_mib'))} MiB{_changelog(soak)}{_mix_shift(soak)}"
-                f"{_borrowed(soak)}",
+                f"peak {_fmt(soak.get('peak_rss_mib'))} MiB{_changelog(soak)}{_soak_reference(soak)}"
+                f"{_mix_shift(soak)}{_borrowed(soak)}",
             )
         )
     restore = results.get("restore")

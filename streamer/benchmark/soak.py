@@ -23,6 +23,7 @@ from typing import Any
 from streamer.admin import create_topics
 from streamer.benchmark.loader import load_backlog
 from streamer.benchmark.processes import status_kib
+from streamer.benchmark.reference import REFERENCE_MESSAGES, reference_us_per_event
 from streamer.benchmark.restore import count_live_keys
 from streamer.benchmark.stats import (
     fitted_last_vs_first,
@@ -68,6 +69,7 @@ async def run_soak(
     prefix = f"bench-{run_id}.{label}."
     settings = replace(base, topic_prefix=prefix, app_id=f"{prefix}app", partitions=workload.partitions)
     variant = Variant(label, "streamer", 1)
+    reference_before = reference_us_per_event(workload.messages(min(count, REFERENCE_MESSAGES)), settings)
     await create_topics(settings, variant.topic_plan(settings))
     loaded, load_s = await load_backlog(settings, workload.messages(count))
     (worker,) = variant.children(settings, work)
@@ -87,6 +89,7 @@ async def run_soak(
                 raise BenchmarkError(worker.exit_reason())
         finally:
             worker.kill()
+    reference_after = reference_us_per_event(workload.messages(min(count, REFERENCE_MESSAGES)), settings)
     # What a restore of this worker would read: compaction keeps it near the live keys, however long it ran.
     changelog = f"{settings.app_id}-{STATE_TABLE}-changelog"
     records, live = await count_live_keys(settings, changelog, settings.partitions)
@@ -125,6 +128,9 @@ async def run_soak(
         if len(known_rss) > 1
         else None,
         "peak_rss_mib": round(peak_kib / 1024, 1),
+        # The machine's speed before the run and after it (streamer.benchmark.reference): a last tenth that
+        # is slower on a machine that got slower is not the worker slowing down with time.
+        "reference_us_per_event": [round(reference_before, 1), round(reference_after, 1)],
         "changelog_records": records,
         "changelog_live_keys": live,
     }

@@ -67,7 +67,7 @@ def test_compare_runs_every_variant(kafka_broker: LocalBroker, tmp_path: Path) -
         assert "error" not in row, f"{name}: {row.get('error')}"
         assert row["events"] == 2000
         assert row["processes"] == (2 if name == "streamer-2" else 1)
-        for field in ("events_per_s", "peak_rss_mib", "steady_s"):
+        for field in ("events_per_s", "peak_rss_mib", "steady_s", "reference_us_per_event"):
             assert _positive(row[field]), f"{name} {field} = {row[field]!r}"
         # CPU is counted in clock ticks (10 ms): a tiny window of a fast variant may see none.
         assert math.isfinite(row["cpu_us_per_event"]) and row["cpu_us_per_event"] >= 0, name
@@ -120,6 +120,8 @@ def test_soak_and_restore_run(kafka_broker: LocalBroker, tmp_path: Path) -> None
     assert all(cpu >= 0 for cpu in section["tenths_cpu_us_per_event"])
     assert _positive(sum(section["tenths_cpu_us_per_event"]))
     assert section["tenths_broker_cpu_us_per_event"] is None  # an external broker's process is not ours
+    assert len(section["reference_us_per_event"]) == 2  # the machine's speed before and after
+    assert all(_positive(us) for us in section["reference_us_per_event"])
     assert _positive(section["last_vs_first_tenth"]) and _positive(section["peak_rss_mib"])
     shares = section["tenths_output_share"]
     assert set(shares) == {"enriched.prices", "enriched.load", "enriched.gas", "dlq"}

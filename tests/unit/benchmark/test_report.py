@@ -207,3 +207,19 @@ def test_a_latency_phase_at_a_chosen_rate_is_named_and_not_judged_against_the_ha
     p99 = {t.name: t for t in report.targets(fixed)}["streamer p99 at half load"]
     assert p99.value is None and p99.met is None
     assert {t.name: t for t in report.targets(RESULTS)}["streamer p99 at half load"].value == 45.0
+
+
+def test_the_machines_speed_before_each_variant_and_around_the_soak_is_shown() -> None:
+    variants = [
+        {**row, "reference_us_per_event": us}
+        for row, us in zip(RESULTS["compare"]["variants"], [50.1, 50.4, 49.8, 51.0, 63.2], strict=True)
+    ]
+    soak = {**RESULTS["soak"], "reference_us_per_event": [50.0, 61.5]}
+    text = report.text({**RESULTS, "compare": {**RESULTS["compare"], "variants": variants}, "soak": soak})
+    assert (
+        "machine reference before each variant (the processor in the harness, CPU µs/event): passthrough "
+        "50.1, faust-naive 50.4, quix 49.8, streamer-1 51.0, streamer-2 63.2"
+    ) in text
+    assert "; machine reference 50.0 -> 61.5 µs/event (before -> after)" in text
+    # results from before the field: no such line
+    assert "machine reference" not in report.text(RESULTS)
