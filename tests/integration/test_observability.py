@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,11 +76,29 @@ def prometheus(tmp_path: Path, target: str) -> Iterator[str]:
         start_new_session=True,
     )
     try:
-        yield f"http://127.0.0.1:{port}"
+        base = f"http://127.0.0.1:{port}"
+        _wait_until_ready(base, proc, tmp_path / "prometheus.log")
+        yield base
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
         log.close()
+
+
+def _wait_until_ready(base: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 60) -> None:
+    """Until Prometheus answers ``/-/ready`` with 200: before that its API answers 503 (a fresh clone's CI
+    once queried it that early under load)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert proc.poll() is None, "Prometheus exited:\n" + log.read_text(errors="replace")[-2000:]
+        # a 503 is an HTTPError, an OSError like a refused connection
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{base}/-/ready", timeout=2) as response:
+            if response.status == 200:
+                return
+        assert time.monotonic() < deadline, (
+            "Prometheus never became ready:\n" + log.read_text(errors="replace")[-2000:]
+        )
+        time.sleep(0.2)
 
 
 async def _query(base: str, promql: str) -> list[dict[str, Any]]:
