@@ -22,10 +22,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from aiokafka import TopicPartition
-from aiokafka.errors import KafkaError
-
-from streamer.admin import admin_client, create_topics, existing_topics
+from streamer.admin import create_topics, existing_topics
+from streamer.benchmark.cleanup import retire_topics
 from streamer.benchmark.collector import long_lived_frozen
 from streamer.benchmark.latency import measure_latency, write_samples
 from streamer.benchmark.loader import load_backlog
@@ -34,12 +32,11 @@ from streamer.benchmark.processes import Child, cpu_seconds, machine_busy_share,
 from streamer.benchmark.reference import REFERENCE_MESSAGES, reference_us_per_event
 from streamer.benchmark.stats import steady_window
 from streamer.benchmark.variants import Variant, web_port_of
-from streamer.benchmark.watch import OutputWatcher, unstarted_reader
+from streamer.benchmark.watch import OutputWatcher
 from streamer.benchmark.workload import Workload
 from streamer.errors import BenchmarkError, StreamerError
 from streamer.feeds.base import RawMessage
 from streamer.settings import Settings
-from streamer.topics import Kind
 
 __all__ = ["run_compare", "run_variant"]
 
@@ -119,7 +116,7 @@ async def run_variant(
     finally:
         for child in children:
             child.kill()
-        written = await _retire_topics(settings, before, prefix)
+        written = await retire_topics(settings, before, prefix)
     return {
         "variant": variant.name,
         "processes": len(children),
@@ -145,45 +142,6 @@ async def run_variant(
         # phase alike; None if its topics could not be read.
         "records_written": written,
     }
-
-
-async def _retire_topics(settings: Settings, before: set[str], prefix: str) -> int | None:
-    """Count the records of the topics the variant created (its own, and the frameworks' changelogs, which
-    name its group) outside its raw inputs, then delete them all: otherwise the broker goes on compacting a
-    finished variant's changelogs on the cores the next variant is measured on, and a run against a shared
-    cluster leaves hundreds of megabytes behind. A failure is logged, not raised: the row is measured."""
-    raw = {settings.topics.raw(kind) for kind in Kind}
-    try:
-        async with admin_client(settings.bootstrap, settings.kafka_security) as admin:
-            mine = sorted(t for t in set(await admin.list_topics()) - before if prefix in t)
-            described = await admin.describe_topics(mine) if mine else []
-            tps = [
-                TopicPartition(d["topic"], p["partition"])
-                for d in described
-                if d.get("error_code", 0) == 0 and d["topic"] not in raw
-                for p in d["partitions"]
-            ]
-            written = await _records_in(settings, tps)
-            if mine:
-                await admin.delete_topics(mine, timeout_ms=30000)
-    except (StreamerError, KafkaError) as exc:
-        log.warning("bench: could not count or delete the topics of %s: %s", prefix, exc)
-        return None
-    return written
-
-
-async def _records_in(settings: Settings, tps: Sequence[TopicPartition]) -> int:
-    """Offsets written to ``tps`` (records, and transaction markers where there are any)."""
-    if not tps:
-        return 0
-    consumer = unstarted_reader(settings)
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets(list(tps))
-        starts = await consumer.beginning_offsets(list(tps))
-    finally:
-        await consumer.stop()
-    return sum(ends[tp] - starts[tp] for tp in tps)
 
 
 def _round(value: float | None, digits: int = 1) -> float | None:

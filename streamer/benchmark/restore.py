@@ -23,7 +23,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streamer.admin import create_topics
+from streamer.admin import create_topics, existing_topics
+from streamer.benchmark.cleanup import retire_topics
 from streamer.benchmark.loader import load_backlog
 from streamer.benchmark.processes import Child, status_kib
 from streamer.benchmark.variants import Variant, wait_ready
@@ -96,7 +97,7 @@ def _start(children: Sequence[Child]) -> float:
 async def run_restore(
     base: Settings, workload: Workload, keys: int, *, run_id: str, work: Path, timeout_s: float
 ) -> dict[str, Any]:
-    events = math.ceil(keys / max(0.5, 1.0 - workload.corrupt_rate))
+    """The run's section of the results; its topics are deleted after it (streamer.benchmark.cleanup)."""
     prefix = f"bench-{run_id}.restore."
     settings = replace(
         base,
@@ -105,6 +106,17 @@ async def run_restore(
         partitions=workload.partitions,
         instance_id=f"{prefix}worker",
     )
+    before = await existing_topics(settings.bootstrap, settings.kafka_security)
+    try:
+        return await _restore(settings, workload, keys, work, timeout_s)
+    finally:
+        await retire_topics(settings, before, prefix)
+
+
+async def _restore(
+    settings: Settings, workload: Workload, keys: int, work: Path, timeout_s: float
+) -> dict[str, Any]:
+    events = math.ceil(keys / max(0.5, 1.0 - workload.corrupt_rate))
     variant = Variant("restore", "streamer", 1)
     await create_topics(settings, variant.topic_plan(settings))
     outputs = variant.output_topics(settings)

@@ -20,7 +20,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from streamer.admin import create_topics
+from streamer.admin import create_topics, existing_topics
+from streamer.benchmark.cleanup import retire_topics
 from streamer.benchmark.loader import load_backlog
 from streamer.benchmark.processes import status_kib
 from streamer.benchmark.reference import REFERENCE_MESSAGES, reference_us_per_event
@@ -65,9 +66,27 @@ async def run_soak(
     label: str,
     broker_pid: int | None = None,
 ) -> dict[str, Any]:
-    count = workload.count_for_intervals(intervals)
+    """The run's section of the results; its topics are deleted after it (streamer.benchmark.cleanup)."""
     prefix = f"bench-{run_id}.{label}."
     settings = replace(base, topic_prefix=prefix, app_id=f"{prefix}app", partitions=workload.partitions)
+    before = await existing_topics(settings.bootstrap, settings.kafka_security)
+    try:
+        return await _soak(settings, workload, intervals, work, timeout_s, label, broker_pid)
+    finally:
+        await retire_topics(settings, before, prefix)
+
+
+async def _soak(
+    settings: Settings,
+    workload: Workload,
+    intervals: int,
+    work: Path,
+    timeout_s: float,
+    label: str,
+    broker_pid: int | None,
+) -> dict[str, Any]:
+    count = workload.count_for_intervals(intervals)
+    prefix = settings.topic_prefix
     variant = Variant(label, "streamer", 1)
     reference_before = reference_us_per_event(workload.messages(min(count, REFERENCE_MESSAGES)), settings)
     await create_topics(settings, variant.topic_plan(settings))

@@ -110,7 +110,9 @@ def test_soak_and_restore_run(kafka_broker: LocalBroker, tmp_path: Path) -> None
     settings = load_settings({})
     path = tmp_path / "r.json"
     soak = BenchOptions("soak", nodes=20, zones=5, intervals=40, results=path, plot=False, timeout_s=180)
+    before = asyncio.run(existing_topics(kafka_broker.bootstrap))
     results, _ = run_benchmark(settings, kafka_broker.bootstrap, soak)
+    assert asyncio.run(_bench_topics_left(kafka_broker.bootstrap, before)) == set()  # deleted once measured
     section = results["soak"]
     assert section["workload"]["messages"] == 1000
     assert len(section["tenths_events_per_s"]) == 10
@@ -142,6 +144,7 @@ def test_soak_and_restore_run(kafka_broker: LocalBroker, tmp_path: Path) -> None
     assert section["restore_s"] == min(section["restore_ready_s"], section["restore_first_output_s"])
     assert _positive(section["baseline_ready_s"])
     assert results["soak"]["workload"]["intervals"] == 40  # both sections in one file
+    assert asyncio.run(_bench_topics_left(kafka_broker.bootstrap, before)) == set()
 
 
 def test_compare_feeds_the_latency_phase_at_a_chosen_rate(kafka_broker: LocalBroker, tmp_path: Path) -> None:
