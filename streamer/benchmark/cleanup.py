@@ -24,14 +24,16 @@ __all__ = ["records_in", "retire_topics"]
 log = logging.getLogger(__name__)
 
 
-async def retire_topics(settings: Settings, before: set[str], prefix: str) -> int | None:
-    """Count the records of the topics created since ``before`` whose names hold ``prefix`` (a measurement's
-    own, and the frameworks' changelogs, which name its group) outside its raw inputs, then delete them all.
-    A failure is logged, not raised: what was measured stands."""
+async def retire_topics(settings: Settings) -> int | None:
+    """Count the records of the topics whose names hold the measurement's ``topic_prefix`` (its own, and
+    the frameworks' changelogs, which name its group) outside its raw inputs, then delete them all. The
+    prefix names the run (``bench-<run id>.<measurement>.``), so no other topic holds it. A failure is
+    logged, not raised: what was measured stands."""
+    prefix = settings.topic_prefix
     raw = {settings.topics.raw(kind) for kind in Kind}
     try:
         async with admin_client(settings.bootstrap, settings.kafka_security) as admin:
-            mine = sorted(t for t in set(await admin.list_topics()) - before if prefix in t)
+            mine = sorted(t for t in await admin.list_topics() if prefix in t)
             described = await admin.describe_topics(mine) if mine else []
             tps = [
                 TopicPartition(d["topic"], p["partition"])

@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from streamer.admin import create_topics, existing_topics
+from streamer.admin import create_topics
 from streamer.benchmark.cleanup import retire_topics
 from streamer.benchmark.collector import long_lived_frozen
 from streamer.benchmark.latency import measure_latency, write_samples
@@ -73,7 +73,6 @@ async def run_variant(
     half the variant's own rate."""
     prefix = f"bench-{run_id}.{variant.name}."
     settings = replace(base, topic_prefix=prefix, app_id=f"{prefix}app")
-    before = await existing_topics(settings.bootstrap, settings.kafka_security)
     await create_topics(settings, variant.topic_plan(settings))
     written: int | None = None
     outputs = variant.output_topics(settings)
@@ -116,7 +115,7 @@ async def run_variant(
     finally:
         for child in children:
             child.kill()
-        written = await retire_topics(settings, before, prefix)
+        written = await retire_topics(settings)
     return {
         "variant": variant.name,
         "processes": len(children),

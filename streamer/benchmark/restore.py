@@ -23,7 +23,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streamer.admin import create_topics, existing_topics
+from streamer.admin import create_topics
 from streamer.benchmark.cleanup import retire_topics
 from streamer.benchmark.loader import load_backlog
 from streamer.benchmark.processes import Child, status_kib
@@ -106,11 +106,10 @@ async def run_restore(
         partitions=workload.partitions,
         instance_id=f"{prefix}worker",
     )
-    before = await existing_topics(settings.bootstrap, settings.kafka_security)
     try:
         return await _restore(settings, workload, keys, work, timeout_s)
     finally:
-        await retire_topics(settings, before, prefix)
+        await retire_topics(settings)
 
 
 async def _restore(

@@ -20,7 +20,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from streamer.admin import create_topics, existing_topics
+from streamer.admin import create_topics
 from streamer.benchmark.cleanup import retire_topics
 from streamer.benchmark.loader import load_backlog
 from streamer.benchmark.processes import status_kib
@@ -69,11 +69,10 @@ async def run_soak(
     """The run's section of the results; its topics are deleted after it (streamer.benchmark.cleanup)."""
     prefix = f"bench-{run_id}.{label}."
     settings = replace(base, topic_prefix=prefix, app_id=f"{prefix}app", partitions=workload.partitions)
-    before = await existing_topics(settings.bootstrap, settings.kafka_security)
     try:
         return await _soak(settings, workload, intervals, work, timeout_s, label, broker_pid)
     finally:
-        await retire_topics(settings, before, prefix)
+        await retire_topics(settings)
 
 
 async def _soak(
