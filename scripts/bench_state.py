@@ -33,12 +33,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka.partitioner import murmur2
 
 from streamer.benchmark.stats import percentile
+from streamer.benchmark.workload import as_consumed
 from streamer.enrichment import parse_window_specs
 from streamer.feeds.simulate import generate, market_series
-from streamer.processor import InMessage, Processor
+from streamer.processor import Processor
 from streamer.runner import tune_gc
 from streamer.settings import Settings
 from streamer.state import StateStore
@@ -56,11 +56,6 @@ def _compacted_mib(db: Any) -> float:
     return float(found.group(1)) * 1024 if found else 0.0
 
 
-def _partition(key: bytes, partitions: int) -> int:
-    """Kafka's default partitioner, as the raw producer would choose."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = Settings()
     series = market_series(args.nodes, args.zones)
@@ -68,14 +63,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     count = five_minute * args.intervals
     now_ms = int(time.time() * 1000)
     print(f"generating {count:,} messages ...", file=sys.stderr)
-    messages = [m for m, _ in generate(args.seed, count, args.corrupt_rate, now_ms, series)]
-    offsets = [0] * args.partitions
-    batch_in: list[InMessage] = []
-    for m in messages:
-        p = _partition(m.key, args.partitions)
-        batch_in.append(InMessage(f"raw.{m.kind.value}", p, offsets[p], m.key, m.value, [], m.timestamp_ms))
-        offsets[p] += 1
-    del messages
+    feed = (m for m, _ in generate(args.seed, count, args.corrupt_rate, now_ms, series))
+    batch_in = as_consumed(feed, settings.topics, args.partitions)
     root = Path(tempfile.mkdtemp(prefix="streamer-bench-state-"))
     # One cache and one memtable budget for every partition DB, as the worker shares them.
     memory = RocksMemory(settings.rocksdb_block_cache_bytes, settings.rocksdb_write_buffer_bytes)

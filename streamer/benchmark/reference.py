@@ -15,11 +15,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from aiokafka.partitioner import murmur2
-
+from streamer.benchmark.workload import as_consumed
 from streamer.enrichment import parse_window_specs
 from streamer.feeds.base import RawMessage
-from streamer.processor import InMessage, Processor
+from streamer.processor import Processor
 from streamer.settings import Settings
 from streamer.state import StateStore
 from streamer.state.store import MemoryBackend
@@ -30,20 +29,10 @@ REFERENCE_MESSAGES = 6_000  # about 0.4 s at 60 µs per event: three intervals o
 _BATCH = 200  # the worker's default batch
 
 
-def _inputs(messages: Iterable[RawMessage], settings: Settings) -> list[InMessage]:
-    offsets = [0] * settings.partitions
-    out: list[InMessage] = []
-    for m in messages:
-        p = (murmur2(m.key) & 0x7FFFFFFF) % settings.partitions  # the Java client's default partitioner
-        out.append(InMessage(settings.topics.raw(m.kind), p, offsets[p], m.key, m.value, [], m.timestamp_ms))
-        offsets[p] += 1
-    return out
-
-
 def reference_us_per_event(messages: Iterable[RawMessage], settings: Settings) -> float:
     """CPU microseconds per message of this thread for a fresh processor over ``messages`` (in batches of
     200, each batch's state changes applied to in-memory partitions as the worker persists them)."""
-    inputs = _inputs(messages, settings)
+    inputs = as_consumed(messages, settings.topics, settings.partitions)
     if not inputs:
         raise ValueError("no messages to time the reference on")
     backends: dict[int, MemoryBackend] = {}

@@ -87,7 +87,8 @@ async def _soak(
     count = workload.count_for_intervals(intervals)
     prefix = settings.topic_prefix
     variant = Variant(label, "streamer", 1)
-    reference_before = reference_us_per_event(workload.messages(min(count, REFERENCE_MESSAGES)), settings)
+    reference = list(workload.messages(min(count, REFERENCE_MESSAGES)))
+    reference_before = reference_us_per_event(reference, settings)
     await create_topics(settings, variant.topic_plan(settings))
     loaded, load_s = await load_backlog(settings, workload.messages(count))
     (worker,) = variant.children(settings, work)
@@ -107,7 +108,7 @@ async def _soak(
                 raise BenchmarkError(worker.exit_reason())
         finally:
             worker.kill()
-    reference_after = reference_us_per_event(workload.messages(min(count, REFERENCE_MESSAGES)), settings)
+    reference_after = reference_us_per_event(reference, settings)
     # What a restore of this worker would read: compaction keeps it near the live keys, however long it ran.
     changelog = f"{settings.app_id}-{STATE_TABLE}-changelog"
     records, live = await count_live_keys(settings, changelog, settings.partitions)

@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from aiokafka.partitioner import murmur2
+
 from streamer.feeds.base import RawMessage
 from streamer.feeds.simulate import SimSeries, generate, market_series
-from streamer.topics import Kind
+from streamer.processor import InMessage
+from streamer.topics import Kind, TopicNames
 
-__all__ = ["Workload"]
+__all__ = ["Workload", "as_consumed"]
+
+
+def as_consumed(messages: Iterable[RawMessage], topics: TopicNames, partitions: int) -> list[InMessage]:
+    """``messages`` as a worker would consume them, without Kafka: each on the partition the Java client's
+    default partitioner picks for its key, at the next offset of that partition."""
+    offsets = [0] * partitions
+    out: list[InMessage] = []
+    for m in messages:
+        p = (murmur2(m.key) & 0x7FFFFFFF) % partitions
+        out.append(InMessage(topics.raw(m.kind), p, offsets[p], m.key, m.value, [], m.timestamp_ms))
+        offsets[p] += 1
+    return out
 
 
 @dataclass(frozen=True, slots=True)
