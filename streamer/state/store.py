@@ -35,6 +35,7 @@ from itertools import islice
 from typing import Protocol
 
 import orjson
+from sortedcontainers import SortedDict
 
 from streamer import jsonbytes
 from streamer.state.keys import pane_key, pane_prefix, pane_start, parse_pane_key, series_pane_prefix
@@ -57,17 +58,26 @@ class Backend(Protocol):
 
 
 class MemoryBackend:
-    """A partition's state in a dict: for tests and in-process runs."""
+    """A partition's state in a sorted dict: for tests and in-process runs.
+
+    Sorted, so a scan costs what RocksDB's does (the entries in range), and a new key costs O(log n): the
+    processor scans once per batch to prune revisions, and with a pass over every key of a plain dict an
+    in-process run over 7 days of 300 series slowed from 66 to 114 µs per event (a sorted list of the keys
+    beside it still went to 99, moving most of it on every insert).
+    """
 
     def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
+        self.data: SortedDict = SortedDict()
 
     def get(self, key: bytes) -> bytes | None:
-        return self.data.get(key)
+        value: bytes | None = self.data.get(key)
+        return value
 
     def scan(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
-        for key in sorted(k for k in self.data if start <= k < stop):
-            yield key, self.data[key]
+        for key in list(self.data.irange(start, stop, inclusive=(True, False))):
+            value = self.data.get(key)
+            if value is not None:  # not deleted since the scan began
+                yield key, value
 
     def apply(self, changes: Iterable[Change]) -> None:
         for key, value in changes:
