@@ -27,9 +27,8 @@ from aiokafka import AIOKafkaProducer
 
 from streamer.admin import create_topics
 from streamer.broker import LocalBroker
-from streamer.enrichment import parse_window_specs
 from streamer.feeds import read_path
-from streamer.processor import InMessage, Processor
+from streamer.processor import InMessage, processor_for
 from streamer.settings import Settings, load_settings
 from streamer.sink import SINK_TOPICS, SinkOptions, run_sink
 from streamer.state import MemoryBackend, StateStore
@@ -43,13 +42,11 @@ def pipeline_outputs(
     """What the pipeline publishes for SA1 over ``months`` months, as (topic, key, value, headers, ts)."""
     settings = Settings()
     backends: dict[int, MemoryBackend] = {}
-    processor = Processor(
-        topics=settings.topics,
-        policy=settings.policy,
-        clock_ms=lambda: 4_000_000_000_000,
-        store=StateStore(lambda p: backends.setdefault(p, MemoryBackend()), 10_000, 200_000),
-        window_specs=parse_window_specs(settings.window_specs),
-        grace_ms=settings.grace_ms,
+    processor = processor_for(
+        settings,
+        StateStore(lambda p: backends.setdefault(p, MemoryBackend()), 10_000, 200_000),
+        lambda: 4_000_000_000_000,
+        spread_bars=False,  # every bar of the months, though no batch comes after the last
     )
     files = sorted(DATA.glob("DATA*_SA1.csv"))[:months]
     messages = [m for f in files for m in read_path(f, "aemo")]

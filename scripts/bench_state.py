@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +37,8 @@ import orjson
 
 from streamer.benchmark.stats import percentile
 from streamer.benchmark.workload import as_consumed
-from streamer.enrichment import parse_window_specs
 from streamer.feeds.simulate import generate, market_series
-from streamer.processor import Processor
+from streamer.processor import processor_for
 from streamer.runner import tune_gc
 from streamer.settings import Settings
 from streamer.state import StateStore
@@ -57,7 +57,7 @@ def _compacted_mib(db: Any) -> float:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    settings = Settings()
+    settings = replace(Settings(), window_specs=args.windows, bars_per_batch=args.bars_per_batch)
     series = market_series(args.nodes, args.zones)
     five_minute = sum(1 for s in series if s.kind.value != "gas")
     count = five_minute * args.intervals
@@ -71,15 +71,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     dbs = {p: open_db(root / f"p{p}", memory) for p in range(args.partitions)}
     backends = {p: RocksBackend(db) for p, db in dbs.items()}
     store = StateStore(backends.__getitem__, args.cache_series, args.cache_panes)
-    proc = Processor(
-        topics=settings.topics,
-        policy=settings.policy,
-        clock_ms=lambda: now_ms,
-        store=store,
-        window_specs=parse_window_specs(args.windows),
-        grace_ms=settings.grace_ms,
-        bars_per_batch=args.bars_per_batch or None,
-    )
+    proc = processor_for(settings, store, lambda: now_ms)
     tune_gc()  # as the worker does
     if args.tracemalloc:
         tracemalloc.start()

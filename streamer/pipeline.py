@@ -37,7 +37,7 @@ from streamer.loop_watch import LoopWatch
 from streamer.metrics import PipelineMetrics
 from streamer.native_memory import release_free_memory
 from streamer.offset_guard import OffsetGapGuard
-from streamer.processor import InMessage, Processor
+from streamer.processor import InMessage, processor_for
 from streamer.sender import MAX_REQUEST_BYTES, BatchSender
 from streamer.settings import Settings
 from streamer.state.rocksdb import RocksMemory
@@ -91,15 +91,15 @@ def _check(settings: Settings) -> None:
         )
     if settings.grace_ms < 0:
         raise ConfigError(f"grace must be >= 0 ms, got {settings.grace_ms}")
+    try:
+        parse_window_specs(settings.window_specs)
+    except ValueError as exc:
+        raise ConfigError(f"window specs {settings.window_specs!r}: {exc}") from None
 
 
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
     """Build the Faust app for ``settings``. No I/O happens until a worker starts it."""
     _check(settings)
-    try:
-        specs = parse_window_specs(settings.window_specs)
-    except ValueError as exc:
-        raise ConfigError(f"window specs {settings.window_specs!r}: {exc}") from None
     topics = settings.topics
     app = StreamerApp(
         settings.app_id,
@@ -156,19 +156,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         series_capacity=settings.state_cache_series,
         pane_capacity=settings.state_cache_panes,
     )
-    processor = Processor(
-        topics=topics,
-        policy=settings.policy,
-        clock_ms=lambda: int(time.time() * 1000),
-        store=store,
-        window_specs=specs,
-        grace_ms=settings.grace_ms,
-        detectors_enabled=settings.detectors_enabled,
-        stale_clock=settings.stale_clock,
-        # Exactly once commits a batch's offsets in its transactions, so they cannot be held back while bars
-        # are still to come (see Processor.closing_inputs): every closed window's bars go in its batch.
-        bars_per_batch=None if exactly_once or not settings.bars_per_batch else settings.bars_per_batch,
-    )
+    # Exactly once commits a batch's offsets in its transactions, so they cannot be held back while bars are
+    # still to come (see Processor.closing_inputs): every closed window's bars go in its batch.
+    processor = processor_for(settings, store, lambda: int(time.time() * 1000), spread_bars=not exactly_once)
     sender = BatchSender(client_options)
     transactions = PartitionTransactions(
         client_options,

@@ -18,13 +18,13 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streamer import jsonbytes
 from streamer.detectors import DetectorConfig
 from streamer.detectors.base import Anomaly
 from streamer.dlq import Headers, Origin, dead_letter_headers
-from streamer.enrichment import VALUE_FIELD, Observed, PartitionState
+from streamer.enrichment import VALUE_FIELD, Observed, PartitionState, parse_window_specs
 from streamer.policy import ValidationPolicy
 from streamer.reasons import Reason
 from streamer.revisions import DEFAULT_HORIZON_MS, NEW, REDELIVERY, REVISION, Revision, classify
@@ -36,7 +36,10 @@ from streamer.windows import ClosedBar, WindowSpec
 from streamer.windows.aggregates import utc_offset_min
 from streamer.windows.tracker import OpenWindows
 
-__all__ = ["BatchResult", "InMessage", "OutMessage", "Processor"]
+if TYPE_CHECKING:  # configuration only: the domain core imports no settings at run time
+    from streamer.settings import Settings
+
+__all__ = ["BatchResult", "InMessage", "OutMessage", "Processor", "processor_for"]
 
 log = logging.getLogger(__name__)
 
@@ -458,3 +461,26 @@ class Processor:
             source_topic=msg.topic,
             cause_ms=msg.timestamp_ms,
         )
+
+
+def processor_for(
+    settings: Settings, store: StateStore, clock_ms: Callable[[], int], *, spread_bars: bool = True
+) -> Processor:
+    """The processor a worker with ``settings`` runs, over ``store``.
+
+    ``spread_bars=False`` computes every closed window's bars in the batch that closed it, whatever
+    ``settings.bars_per_batch`` says: for exactly once (a batch's offsets are committed in its transaction,
+    so they cannot wait for bars still to come) and for in-process runs that must see every bar of their
+    input (spread bars of the last windows to close would wait for a batch that never comes).
+    """
+    return Processor(
+        topics=settings.topics,
+        policy=settings.policy,
+        clock_ms=clock_ms,
+        store=store,
+        window_specs=parse_window_specs(settings.window_specs),
+        grace_ms=settings.grace_ms,
+        detectors_enabled=settings.detectors_enabled,
+        stale_clock=settings.stale_clock,
+        bars_per_batch=(settings.bars_per_batch or None) if spread_bars else None,
+    )

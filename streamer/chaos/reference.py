@@ -13,9 +13,8 @@ from typing import Any
 
 from streamer.chaos.audit import OutputRecord, derived_identity
 from streamer.dlq import Origin
-from streamer.enrichment import parse_window_specs
 from streamer.feeds.base import RawMessage
-from streamer.processor import InMessage, Processor
+from streamer.processor import InMessage, processor_for
 from streamer.settings import Settings
 from streamer.state import StateStore
 from streamer.state.rocksdb import RocksBackend, open_db, write_changes
@@ -36,15 +35,11 @@ def reference_bars(settings: Settings, inputs: Sequence[tuple[Origin, RawMessage
             dbs[partition] = open_db(root / f"p{partition}")
         return RocksBackend(dbs[partition])
 
-    processor = Processor(
-        topics=settings.topics,
-        policy=settings.policy,
-        clock_ms=lambda: int(time.time() * 1000),
-        store=StateStore(backend, settings.state_cache_series, settings.state_cache_panes),
-        window_specs=parse_window_specs(settings.window_specs),
-        grace_ms=settings.grace_ms,
-        detectors_enabled=settings.detectors_enabled,
-        stale_clock=settings.stale_clock,
+    processor = processor_for(
+        settings,
+        StateStore(backend, settings.state_cache_series, settings.state_cache_panes),
+        lambda: int(time.time() * 1000),
+        spread_bars=False,  # every bar of the inputs, though no batch comes after the last
     )
     bars: dict[Any, bytes] = {}
     try:

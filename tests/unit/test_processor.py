@@ -15,7 +15,7 @@ from streamer.enrichment import parse_window_specs
 from streamer.feeds import read_path
 from streamer.feeds.base import RawMessage
 from streamer.feeds.simulate import generate, market_series
-from streamer.processor import BatchResult, InMessage, Processor
+from streamer.processor import BatchResult, InMessage, Processor, processor_for
 from streamer.settings import Settings
 from streamer.state import MemoryBackend, StateStore
 from streamer.state.keys import meta_key
@@ -463,3 +463,14 @@ def test_a_record_repeated_after_a_crash_mid_changelog_is_the_first_copy_byte_fo
             if copy is not out.value:
                 repeated[ident[0]] = repeated.get(ident[0], 0) + 1
     assert repeated.get("anomaly", 0) > 0, repeated  # the crashes did repeat anomalies
+
+
+def test_processor_for_runs_what_the_settings_say() -> None:
+    settings = Settings(window_specs="5m,1h", bars_per_batch=40, detectors_enabled=False, stale_clock="wall")
+    store = StateStore(lambda partition: MemoryBackend())
+    worker = processor_for(settings, store, lambda: 0)
+    assert worker.window_specs == parse_window_specs("5m,1h")
+    assert worker.bars_per_batch == 40
+    assert (worker.detectors_enabled, worker.stale_clock) == (False, "wall")
+    assert processor_for(settings, store, lambda: 0, spread_bars=False).bars_per_batch is None
+    assert processor_for(Settings(bars_per_batch=0), store, lambda: 0).bars_per_batch is None
